@@ -1,0 +1,42 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= data/demo
+DEMO_OUT := $(DEMO_DIR)/outputs
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(STAMP)
+
+# Reinstall when the pinned requirements or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
+	$(PY) -m abaw doctor --config $(DEMO_DIR)/data.toml
+	$(PY) -m abaw index --annotations $(DEMO_DIR)/annotations --split train
+	$(PY) -m abaw baseline --config $(DEMO_DIR)/data.toml
+	$(PY) -m abaw validate-submission --template $(DEMO_DIR)/test_template.txt \
+		--submission $(DEMO_OUT)/baseline/submission.txt
+	$(PY) -m abaw evaluate --annotations $(DEMO_DIR)/annotations/Validation_Set \
+		--predictions $(DEMO_OUT)/baseline/val --out $(DEMO_OUT)/baseline/val_evaluation
+	@echo "demo outputs: $(DEMO_OUT)"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check abaw src_* tests bench
+
+bench: $(STAMP)
+	$(PY) bench/protocol.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

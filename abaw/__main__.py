@@ -1,0 +1,3 @@
+from abaw.cli import main
+
+raise SystemExit(main())

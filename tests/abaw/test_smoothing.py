@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+
+from abaw.errors import AbawError
+from abaw.smoothing import fit_smoothing, smooth
+
+METHODS = ["moving_average", "gaussian", "ema"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_smoothing_never_crosses_videos_and_keeps_edges(method):
+    values = np.concatenate([np.zeros((30, 2)), np.ones((20, 2)), np.full((1, 2), -1.0)]).astype(np.float32)
+    offsets = np.array([0, 30, 50, 51])
+    out = smooth(values, offsets, method, 9)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, values, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_nan_frames_stay_nan_and_do_not_pull_neighbours(method):
+    values = np.full((40, 1), 0.5)
+    values[[0, 10, 11, 39]] = np.nan
+    out = smooth(values, np.array([0, 40]), method, 7)
+    assert np.isnan(out[[0, 10, 11, 39], 0]).all()
+    np.testing.assert_allclose(out[~np.isnan(values[:, 0])], 0.5, atol=1e-12)
+
+
+def test_moving_average_matches_convolution_in_the_interior():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 1))
+    out = smooth(x, np.array([0, 100]), "moving_average", 5)
+    np.testing.assert_allclose(out[2:-2, 0], np.convolve(x[:, 0], np.ones(5) / 5, mode="valid"), atol=1e-12)
+    # at the edge only the frames that exist are averaged
+    assert out[0, 0] == pytest.approx(x[:3, 0].mean())
+
+
+def test_ema_runs_both_ways_without_lag():
+    x = np.zeros((61, 1))
+    x[30] = 1.0
+    out = smooth(x, np.array([0, 61]), "ema", 9)
+    assert out[:, 0].argmax() == 30
+    np.testing.assert_allclose(out[:30, 0], out[31:, 0][::-1], atol=1e-12)
+
+
+def test_per_channel_methods_sizes_and_identity():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 2))
+    offsets = np.array([0, 50])
+    out = smooth(x, offsets, ["none", "gaussian"], [9, 9])
+    np.testing.assert_array_equal(out[:, 0], x[:, 0])
+    assert out[:, 1].std() < 0.8 * x[:, 1].std()
+    for method in METHODS:
+        np.testing.assert_allclose(smooth(x, offsets, method, 1), x, atol=1e-12)
+    wide = smooth(x, offsets, "moving_average", [3, 15])
+    np.testing.assert_allclose(wide[:, 0], smooth(x[:, :1], offsets, "moving_average", 3)[:, 0])
+    np.testing.assert_allclose(wide[:, 1], smooth(x[:, 1:], offsets, "moving_average", 15)[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("offsets", "method", "sizes", "message"),
+    [
+        ([0, 20], "moving_average", 3, "offsets must rise from 0"),
+        ([0, 30, 20, 50], "moving_average", 3, "offsets must rise from 0"),
+        ([0, 50], "median", 3, "unknown method"),
+        ([0, 50], "gaussian", 0, "size must be"),
+        ([0, 50], "gaussian", 2.5, "size must be"),
+        ([0, 50], "ema", [3, 5, 7], "give one per channel"),
+    ],
+)
+def test_bad_arguments(offsets, method, sizes, message):
+    with pytest.raises(AbawError, match=message):
+        smooth(np.zeros((50, 2)), np.array(offsets), method, sizes)
+
+
+def trajectories(rng, videos=6, length=400):
+    """Smooth random VA curves per video, like real annotations."""
+    t = np.arange(length)
+    curves = []
+    for _ in range(videos):
+        freq, phase = rng.uniform(0.005, 0.02, 2), rng.uniform(0, 6, 2)
+        curves.append(0.6 * np.sin(2 * np.pi * freq[None] * t[:, None] + phase[None]))
+    return np.concatenate(curves), np.arange(videos + 1) * length
+
+
+def test_fit_picks_a_larger_kernel_for_noisier_predictions():
+    rng = np.random.default_rng(2)
+    label, offsets = trajectories(rng)
+    pred = label + rng.normal(size=label.shape) * np.array([0.05, 0.6])
+    label[:50] = np.nan  # unlabelled frames are ignored
+    fit = fit_smoothing(pred, label, offsets, methods=("moving_average",))
+    assert set(fit) == {"valence", "arousal"}
+    assert fit["arousal"]["size"] > fit["valence"]["size"]
+    for choice in fit.values():
+        assert choice["ccc_after"] >= choice["ccc_before"]
+    assert fit["arousal"]["ccc_after"] > fit["arousal"]["ccc_before"] + 0.1
+    smoothed = smooth(pred, offsets, [c["method"] for c in fit.values()], [c["size"] for c in fit.values()])
+    keep = ~np.isnan(label[:, 1])
+    corr = np.corrcoef(smoothed[keep, 1], label[keep, 1])[0, 1]
+    assert corr > np.corrcoef(pred[keep, 1], label[keep, 1])[0, 1]
+
+
+def test_fit_keeps_raw_predictions_when_nothing_helps():
+    rng = np.random.default_rng(3)
+    label = rng.normal(size=(300, 1))  # white noise: any smoothing hurts
+    fit = fit_smoothing(label.copy(), label, np.array([0, 300]), names=("x",))
+    assert fit["x"] == {"method": "none", "size": 1, "ccc_before": 1.0, "ccc_after": 1.0}
+
+
+def test_fit_refuses_missing_predictions_on_labelled_frames():
+    label = np.zeros((10, 2))
+    pred = np.zeros((10, 2))
+    pred[4, 0] = np.nan
+    with pytest.raises(AbawError, match=r"1 labelled frames have a NaN/inf valence prediction"):
+        fit_smoothing(pred, label, np.array([0, 10]))
