@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,12 @@ def test_object_arrays_and_pickled_files_are_refused(tmp_path):
         load_npz(tmp_path / "p.npz")
     with pytest.raises(AbawError, match="file not found"):
         load_npz(tmp_path / "missing.npz")
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -41,7 +41,7 @@ def test_paths_resolve_against_the_config_folder_not_the_cwd(tmp_path, monkeypat
 
 def test_unknown_key_names_the_valid_ones(tmp_path):
     path = write(tmp_path, "[model]\nhiden = 3\n")
-    with pytest.raises(AbawError, match=r"\[model\]: unknown key\(s\) hiden; valid keys are: hidden, dropout"):
+    with pytest.raises(AbawError, match=r"\[model\]: unknown key\(s\) hiden; valid keys are: hidden, drop"):
         load_config(Stage, path)
 
 
