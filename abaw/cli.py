@@ -40,11 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="abaw", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
-        try:  # TEMPORARY while modules land
-            importlib.import_module(module).register(subparsers)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module.startswith(exc.name):
-                raise
+        importlib.import_module(module).register(subparsers)
     return parser
 
 
