@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEMO_DIR ?= data/demo
+# The stage demo configs point at this folder.
+DEMO_DIR := data/demo
 DEMO_OUT := $(DEMO_DIR)/outputs
+FACE := $(PY) src_visual_dynamic_model/main.py
+FACE_DEMO := --config src_visual_dynamic_model/configs/demo.toml
 
 .PHONY: venv demo test lint bench clean
 
@@ -27,13 +30,16 @@ demo: $(STAMP)
 		--submission $(DEMO_OUT)/baseline/submission.txt
 	$(PY) -m abaw evaluate --annotations $(DEMO_DIR)/annotations/Validation_Set \
 		--predictions $(DEMO_OUT)/baseline/val --out $(DEMO_OUT)/baseline/val_evaluation
+	$(FACE) extract $(FACE_DEMO)
+	$(FACE) train $(FACE_DEMO)
+	$(FACE) export $(FACE_DEMO)
 	@echo "demo outputs: $(DEMO_OUT)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check abaw src_* tests bench
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) bench/protocol.py

@@ -97,7 +97,8 @@ def _parse_fast(data: bytes, n_lines: int) -> np.ndarray | None:
         )
     except ValueError:  # pandas' ParserError is a ValueError
         return None
-    values = frame.to_numpy(dtype=np.float32, copy=True)
+    # Row-major: callers slice rows (frames), and a column-major array would copy on every slice.
+    values = np.ascontiguousarray(frame.to_numpy(dtype=np.float32))
     if values.shape != (n_lines, 2):
         return None
     missing = values == MISSING_LABEL

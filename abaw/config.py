@@ -174,7 +174,7 @@ def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
     scalars = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
     lines = ([f"[{prefix}]"] if prefix and scalars else []) + scalars
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             section = dump_toml(value, f"{prefix}.{key}" if prefix else key)
             lines.extend(["", section] if lines else [section])
     return "\n".join(lines) + ("\n" if not prefix else "")

@@ -293,3 +293,11 @@ def test_fps_table_refuses_a_corrupt_cache(tmp_path):
     path = write(tmp_path / "fps.csv", "video,fps,frames,path\na,fast,3,/x.mp4\n")
     with pytest.raises(AbawError, match=r"fps\.csv:2: .*delete the file"):
         FpsTable.load(path)
+
+
+def test_index_labels_are_row_major(tmp_path):
+    folder = tmp_path / "Train_Set"
+    folder.mkdir()
+    (folder / "a.txt").write_text("valence,arousal\n0.1,0.2\n0.3,0.4\n")
+    labels = index_folder(folder).labels
+    assert labels.flags.c_contiguous and labels.dtype == np.float32

@@ -1,0 +1,1 @@
+"""Face stream: face crops -> frame features -> temporal Transformer -> per-frame valence/arousal."""

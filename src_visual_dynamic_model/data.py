@@ -1,0 +1,233 @@
+"""The vectorised data pipeline: feature caches -> one array per split -> windows as array slices.
+
+Per split, every frame position of every video (annotation lines for train/val, template rows for
+test) gets its feature row once, at load time: the frame's own crop features, else those of the
+nearest frame with a crop. A video without any crop gets zeros and `face = False`. Windows of all
+videos are then just (video, start) pairs; a batch is a gather of [B, W] row indices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from abaw.affwild import index_split, read_template
+from abaw.errors import AbawError
+from abaw.windows import nearest_index, windows_of
+from src_visual_dynamic_model import cache
+from src_visual_dynamic_model.config import VisualConfig, backbone_sha, features_dir
+
+log = logging.getLogger("abaw.visual")
+
+
+@dataclasses.dataclass
+class SplitData:
+    """One split in memory; rows of video i are `offsets[i]:offsets[i+1]`, sorted by frame."""
+
+    split: str
+    videos: np.ndarray
+    offsets: np.ndarray
+    frames: np.ndarray
+    labels: np.ndarray
+    features: np.ndarray
+    face: np.ndarray
+    template_rows: np.ndarray | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def video_of_row(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.videos), dtype=np.int64), np.diff(self.offsets))
+
+    def rows(self, i: int) -> slice:
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Positions:
+    """Frame positions of a split: which frames need a feature row (and a prediction)."""
+
+    videos: np.ndarray
+    offsets: np.ndarray
+    frames: np.ndarray
+    labels: np.ndarray
+    template_rows: np.ndarray | None = None
+    source: str = ""
+
+
+def split_positions(cfg: VisualConfig, split: str, template: Path | None = None) -> Positions:
+    """Train/val: every annotation line; test: every template row, grouped by video and sorted by frame
+    (`template_rows[r]` is the template row of position r)."""
+    if split != "test":
+        index = index_split(cfg.data.annotations, split)
+        return Positions(index.videos, index.offsets.astype(np.int64), index.frames.astype(np.int32),
+                         index.labels, source=str(cfg.data.annotations))
+    path = template or cfg.data.test_template
+    rows = read_template(path)
+    order = np.lexsort((rows.frames, rows.video_idx))
+    counts = np.bincount(rows.video_idx, minlength=len(rows.videos))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    frames = rows.frames[order].astype(np.int32)
+    return Positions(rows.videos, offsets, frames, np.full((len(frames), 2), np.nan, np.float32), order,
+                     str(path))
+
+
+def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str) -> dict[str, cache.Entry]:
+    """Every video needs a recorded cache made with this config's backbone; dimensions must agree."""
+    folder = cache.split_dir(features_dir(cfg), split)
+    entries = cache.read_manifest(folder)
+    if not cfg.extract.require_manifest:
+        return entries
+    sha = backbone_sha(cfg)
+    for video in map(str, videos):
+        entry = entries.get(video)
+        path = cache.cache_path(features_dir(cfg), split, video)
+        if entry is None:
+            why = ("is not recorded in the manifest (an interrupted extraction)" if path.is_file()
+                   else "is missing")
+            raise AbawError(f"{path}: the feature cache of video {video!r} (named by {source}) {why}; run "
+                            f"`src_visual_dynamic_model/main.py extract --config ...` for the {split} split")
+        if entry.config_sha != sha:
+            raise AbawError(f"{path}: extracted with backbone {entry.backbone} (config {entry.config_sha}), "
+                            f"but this config's [backbone] ({cfg.backbone.kind}) has config {sha}; rerun "
+                            "extract or point extract.features at the caches of this backbone")
+    dims = {entries[v].dim for v in map(str, videos)}
+    if len(dims) > 1:
+        raise AbawError(f"{folder}: caches of different dimensions {sorted(dims)} in one split; "
+                        "rerun extract")
+    return entries
+
+
+def fill_rows(positions: np.ndarray, cached: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted frame positions [n] and sorted cached frames [m]: the cache row to use for each
+    position (its own crop, else the nearest position that has one) and whether it had its own crop."""
+    if cached.size == 0:
+        return np.zeros(len(positions), np.int64), np.zeros(len(positions), bool)
+    at = np.minimum(np.searchsorted(cached, positions), cached.size - 1)
+    face = cached[at] == positions
+    if not face.any():
+        return np.zeros(len(positions), np.int64), face
+    return at[nearest_index(face)], face
+
+
+def only_video(pos: Positions, video: str) -> Positions:
+    """The positions of one video of the split."""
+    hits = np.flatnonzero(pos.videos == video)
+    if not hits.size:
+        raise AbawError(f"{pos.source}: video {video!r} is not in this split")
+    rows = slice(int(pos.offsets[hits[0]]), int(pos.offsets[hits[0] + 1]))
+    template_rows = None if pos.template_rows is None else pos.template_rows[rows]
+    return Positions(pos.videos[hits], np.array([0, rows.stop - rows.start], np.int64), pos.frames[rows],
+                     pos.labels[rows], template_rows, pos.source)
+
+
+def load_split(cfg: VisualConfig, split: str, expect_dim: int | None = None,
+               template: Path | None = None, video: str | None = None) -> SplitData:
+    """Read the caches of a split into one [N, D] float32 array with the nearest fill.
+
+    `template` replaces the configured test template (its videos' caches are read from the test folder);
+    `video` restricts the split to that one video.
+    """
+    pos = split_positions(cfg, split, template)
+    if video is not None:
+        pos = only_video(pos, video)
+    entries = check_entries(cfg, split, pos.videos, pos.source)
+    features: np.ndarray | None = None
+    face = np.zeros(len(pos.frames), bool)
+    no_face = []
+    for i, name in enumerate(map(str, pos.videos)):
+        path = cache.cache_path(features_dir(cfg), split, name)
+        frames, rows = cache.read_cache(path, name)
+        entry = entries.get(name)
+        if entry is not None and cfg.extract.require_manifest and len(frames) != entry.frames:
+            raise AbawError(f"{path}: holds {len(frames)} frames but the manifest recorded {entry.frames}; "
+                            "the cache is truncated or stale, rerun extract")
+        if features is None:
+            dim = rows.shape[1]
+            if expect_dim is not None and dim != expect_dim:
+                raise AbawError(f"{path}: features are {dim}-d but the model expects {expect_dim}-d; the "
+                                "checkpoint was trained on another backbone's features")
+            features = np.zeros((len(pos.frames), dim), np.float32)
+        elif rows.shape[1] != features.shape[1]:
+            raise AbawError(f"{path}: {rows.shape[1]}-d features, other videos of {split} have "
+                            f"{features.shape[1]}-d; all caches of a split must come from one backbone")
+        s = slice(int(pos.offsets[i]), int(pos.offsets[i + 1]))
+        source, face[s] = fill_rows(pos.frames[s], frames)
+        if face[s].any():
+            np.take(rows.astype(np.float32, copy=False), source, axis=0, out=features[s])
+        else:
+            no_face.append(name)
+    if no_face:
+        log.warning("%s: %d video(s) have no face crop at any frame (zero features, flagged as missing): %s",
+                    split, len(no_face), ", ".join(no_face[:5]) + (" ..." if len(no_face) > 5 else ""))
+    if features is None:
+        features = np.zeros((0, expect_dim or 0), np.float32)
+    return SplitData(split, pos.videos, pos.offsets, pos.frames, pos.labels, features, face,
+                     pos.template_rows)
+
+
+def shift_labels(labels: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
+    """Training targets: the model at frame t learns the label of frame t + delay (same video, else NaN)."""
+    if delay == 0:
+        return labels
+    video = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    source = np.arange(len(labels)) + delay
+    inside = (source >= offsets[video]) & (source < offsets[video + 1])
+    out = np.full_like(labels, np.nan)
+    out[inside] = labels[source[inside]]
+    return out
+
+
+def shift_back(values: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
+    """Inverse of `shift_labels` for predictions: frame u takes the output at u - delay (edges held)."""
+    if delay == 0:
+        return values
+    video = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    source = np.clip(np.arange(len(values)) - delay, offsets[video], offsets[video + 1] - 1)
+    return values[source]
+
+
+@dataclasses.dataclass(frozen=True)
+class Windows:
+    """All windows of a split: video position, first row (global) and number of real frames."""
+
+    video: np.ndarray
+    row: np.ndarray
+    length: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def make_windows(offsets: np.ndarray, window: int, hop: int) -> Windows:
+    """Windows of `window` frames every `hop` frames plus an end-aligned one, for every video."""
+    lengths = np.diff(offsets)
+    parts = [windows_of(int(n), window, hop) for n in lengths]
+    counts = np.array([len(s) for s, _ in parts], dtype=np.int64)
+    starts = np.concatenate([s for s, _ in parts]) if parts else np.zeros(0, np.int64)
+    video = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
+    length = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
+    return Windows(video, offsets[:-1][video] + starts, length)
+
+
+def gather(windows: Windows, chosen: np.ndarray, window: int, features: np.ndarray,
+           targets: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Batch of the windows `chosen`: features [B,W,D], mask [B,W] and targets [B,W,2] (NaN = none)."""
+    index = windows.row[chosen, None] + np.arange(window)
+    mask = np.arange(window) < windows.length[chosen, None]
+    index = np.where(mask, index, windows.row[chosen, None])
+    batch = {"features": torch.from_numpy(np.take(features, index, axis=0)), "mask": torch.from_numpy(mask)}
+    if targets is not None:
+        y = np.take(targets, index, axis=0)
+        y[~mask] = np.nan
+        batch["target"] = torch.from_numpy(y)
+    return batch

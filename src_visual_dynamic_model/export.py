@@ -1,0 +1,82 @@
+"""`export`: the best model's outputs for the other stages and for submission.
+
+Per split, a `frames` table with one row for every frame of every video (every annotation line for
+train/val, every template row for test): the 256-d embedding before the last layer, the prediction,
+the label (NaN where none) and a `face` flag (False where the frame's features were borrowed from a
+neighbour or, for a video without crops, are zeros). Also per-video TXT predictions and the flat test
+submission, validated against the template.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abaw.affwild import read_template
+from abaw.config import config_sha
+from abaw.errors import AbawError
+from abaw.submission import validate_submission, write_submission, write_video_txts
+from abaw.tables import frames_table, make_meta, write_table
+from src_visual_dynamic_model.config import VisualConfig, backbone_sha
+from src_visual_dynamic_model.data import SplitData, load_split
+from src_visual_dynamic_model.inference import predict_split
+from src_visual_dynamic_model.model import TemporalTransformer
+from src_visual_dynamic_model.train import STAGE
+
+log = logging.getLogger("abaw.visual")
+
+
+def contiguous(data: SplitData) -> bool:
+    """Whether each video's positions are frames 1..n, as per-video TXT files (line k = frame k) require."""
+    first = data.offsets[:-1]
+    expected = np.arange(data.n_frames) - np.repeat(first, np.diff(data.offsets)) + 1
+    return bool(np.array_equal(data.frames, expected))
+
+
+def template_order(data: SplitData, pred: np.ndarray) -> np.ndarray:
+    """Predictions of the test positions put back in template row order."""
+    assert data.template_rows is not None
+    out = np.empty_like(pred)
+    out[data.template_rows] = pred
+    return out
+
+
+def write_submission_checked(path: Path, template_path: Path, data: SplitData, pred: np.ndarray) -> Path:
+    """Write the flat submission and validate it; a problem is an error, never a silent bad file."""
+    write_submission(path, read_template(template_path), template_order(data, pred))
+    problems = validate_submission(template_path, path)
+    if problems:
+        raise AbawError(f"{path}: the written submission is not valid: {'; '.join(problems[:5])}")
+    return path
+
+
+def export(cfg: VisualConfig, model: TemporalTransformer, checkpoint: Path, out: Path) -> dict[str, Any]:
+    """Write `<out>/<split>.npz`, `<out>/predictions/<split>/<video>.txt` and `<out>/submission.txt`."""
+    train = cfg.train
+    result: dict[str, Any] = {"out": str(out), "checkpoint": str(checkpoint)}
+    dtype = np.dtype(cfg.export.embedding_dtype)
+    for split in cfg.export.splits:
+        data = load_split(cfg, split, expect_dim=model.arch.input_dim)
+        pred, emb = predict_split(model, data, train.window, train.hop_length, train.eval_batch_size,
+                                  train.time_delay, train.stitch, embeddings=True, amp=train.amp)
+        assert emb is not None
+        meta = make_meta("frames", split, "visual", STAGE, config_sha(cfg), backbone_sha=backbone_sha(cfg),
+                         checkpoint=str(checkpoint), embedding="head hidden layer (before the output layer)")
+        table = frames_table(data.videos, data.offsets, frame=data.frames, embedding=emb.astype(dtype),
+                             prediction=pred, label=data.labels, face=data.face, meta=meta)
+        write_table(out / f"{split}.npz", table)
+        result[f"{split}_rows"] = data.n_frames
+        if contiguous(data):
+            write_video_txts(out / "predictions" / split, data.videos, data.offsets, pred)
+        else:
+            log.warning("%s: frames are not 1..n per video, so no per-video TXT files "
+                        "(the table has them all)", split)
+        if split == "test":
+            submission = write_submission_checked(out / "submission.txt", cfg.data.test_template, data, pred)
+            result["submission"] = str(submission)
+        log.info("%s: %d videos, %d frames -> %s", split, len(data.videos), data.n_frames,
+                 out / f"{split}.npz")
+    return result

@@ -1,0 +1,109 @@
+"""The temporal model: frame features of a window -> per-frame valence/arousal and a 256-d embedding.
+
+Structure of the published face model: input projection, Transformer encoder (5 layers, 8 heads,
+hidden 256, dropout 0.1) with sinusoidal positions, and an MLP head whose hidden vector is the
+frame embedding exported to the fusion stages. Feature standardisation statistics (from the train
+split) live in buffers, so a checkpoint carries everything needed to use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from abaw.errors import AbawError
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """Everything that fixes the shapes of the parameters; stored in checkpoints and compared on load."""
+
+    input_dim: int
+    hidden: int = 256
+    layers: int = 5
+    heads: int = 8
+    ff_dim: int = 1024
+    dropout: float = 0.1
+    head_dim: int = 256
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise AbawError(f"model: hidden {self.hidden} must be divisible by heads {self.heads}")
+        if min(self.input_dim, self.hidden, self.layers, self.heads, self.ff_dim, self.head_dim) < 1:
+            raise AbawError(f"model: every size must be at least 1, got {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str) -> Architecture:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(raw, dict) or set(raw) != names:
+            raise AbawError(f"{source}: not a checkpoint of the visual temporal model "
+                            f"(architecture {raw!r}); "
+                            "use a checkpoint written by src_visual_dynamic_model train")
+        return cls(**raw)
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """Fixed sine/cosine position codes [length, dim]; they work for any window length."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    codes = torch.zeros(length, dim)
+    codes[:, 0::2] = torch.sin(position * rate)
+    codes[:, 1::2] = torch.cos(position * rate[: dim // 2])
+    return codes
+
+
+class TemporalTransformer(nn.Module):
+    """forward(features [B,T,D], mask [B,T] of real frames) -> (prediction [B,T,2], embedding [B,T,E]).
+
+    Predictions are in [-1, 1] (tanh); the embedding is the head's hidden vector before the output layer.
+    """
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
+        self.register_buffer("feature_mean", torch.zeros(arch.input_dim))
+        self.register_buffer("feature_std", torch.ones(arch.input_dim))
+        self.project = nn.Sequential(nn.Linear(arch.input_dim, arch.hidden), nn.LayerNorm(arch.hidden),
+                                     nn.Dropout(arch.dropout))
+        layer = nn.TransformerEncoderLayer(arch.hidden, arch.heads, arch.ff_dim, arch.dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, arch.layers, norm=nn.LayerNorm(arch.hidden),
+                                             enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.Linear(arch.hidden, arch.head_dim), nn.GELU(), nn.Dropout(arch.dropout))
+        self.out = nn.Linear(arch.head_dim, 2)
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise inputs with train-split statistics; near-constant dimensions are left unscaled."""
+        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        std = torch.as_tensor(std, dtype=torch.float32)
+        self.feature_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (features.float() - self.feature_mean) / self.feature_std
+        x = self.project(x) + sinusoidal_positions(x.shape[1], self.arch.hidden).to(x.device)
+        padding = None if mask is None else ~mask.bool()
+        x = self.encoder(x, src_key_padding_mask=padding)
+        embedding = self.head(x)
+        return torch.tanh(self.out(embedding)), embedding
+
+
+def build_model(arch: Architecture) -> TemporalTransformer:
+    return TemporalTransformer(arch)
+
+
+def load_weights(model: TemporalTransformer, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load a state dict, turning a shape or key mismatch into one clear message."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise AbawError(f"{source}: weights do not fit the visual temporal model ({first}); "
+                        "the checkpoint comes from another architecture") from exc

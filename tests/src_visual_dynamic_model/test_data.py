@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+
+from abaw.errors import AbawError
+from src_visual_dynamic_model import cache
+from src_visual_dynamic_model import config as stage_config
+from src_visual_dynamic_model.data import (
+    Windows,
+    fill_rows,
+    gather,
+    load_split,
+    make_windows,
+    shift_back,
+    shift_labels,
+)
+
+
+def config_of(cfg):
+    return cfg.data.output_root.parent / "config.toml"
+
+
+def test_fill_rows_takes_own_then_nearest():
+    rows, face = fill_rows(np.arange(1, 9), np.array([2, 3, 7]))
+    assert face.tolist() == [False, True, True, False, False, False, True, False]
+    assert rows.tolist() == [0, 0, 1, 1, 1, 2, 2, 2]  # frame 5 is 2 from frame 3 and 7: the earlier wins
+    rows, face = fill_rows(np.arange(1, 4), np.zeros(0, np.int32))
+    assert not face.any()
+    rows, face = fill_rows(np.array([1, 2]), np.array([5, 6]))  # crops only outside the positions
+    assert not face.any()
+
+
+def test_load_split_fills_every_frame(extracted):
+    cfg = extracted
+    data = load_split(cfg, "train")
+    assert data.n_frames == 30 + 25 + 12 and data.dim == 16
+    a = data.rows(0)
+    frames, rows = cache.read_cache(cache.cache_path(stage_config.features_dir(cfg), "train", "tr_a"), "tr_a")
+    np.testing.assert_array_equal(data.features[a][frames - 1], rows)
+    np.testing.assert_array_equal(data.features[a][4], rows[3])  # frame 5 -> frame 4
+    np.testing.assert_array_equal(data.features[a][6], rows[4])  # frame 7 -> frame 8
+    assert data.face[a].sum() == 27
+    noface = data.rows(2)
+    assert not data.face[noface].any() and not data.features[noface].any()
+    assert np.isnan(data.labels[a][0]).all() and np.isfinite(data.labels[a][1:]).all()
+
+
+def test_load_test_split_follows_the_template(extracted):
+    data = load_split(extracted, "test")
+    assert data.n_frames == 28 and np.isnan(data.labels).all()
+    assert data.template_rows is not None and sorted(data.template_rows.tolist()) == list(range(28))
+
+
+def test_one_video_only(extracted):
+    data = load_split(extracted, "val", video="va_b")
+    assert data.videos.tolist() == ["va_b"] and data.n_frames == 15
+    with pytest.raises(AbawError, match="not in this split"):
+        load_split(extracted, "val", video="nope")
+
+
+def test_missing_cache_is_an_error(extracted):
+    cfg = extracted
+    cache.cache_path(stage_config.features_dir(cfg), "val", "va_a").unlink()
+    with pytest.raises(AbawError, match="feature cache of video 'va_a'.*is not recorded|feature cache"):
+        load_split(cfg, "val")
+    (stage_config.features_dir(cfg) / "val" / "manifest.jsonl").unlink()
+    with pytest.raises(AbawError, match="is missing; run .*extract"):
+        load_split(cfg, "val")
+
+
+def test_cache_from_another_backbone_or_dimension(extracted):
+    other = stage_config.load(config_of(extracted), ["backbone.dim=8"])
+    with pytest.raises(AbawError, match="extracted with backbone tiny:seed=0:dim=16"):
+        load_split(other, "val")
+    with pytest.raises(AbawError, match="features are 16-d but the model expects 32-d"):
+        load_split(extracted, "val", expect_dim=32)
+
+
+def test_truncated_cache_is_detected(extracted):
+    cfg = extracted
+    path = cache.cache_path(stage_config.features_dir(cfg), "val", "va_b")
+    frames, rows = cache.read_cache(path, "va_b")
+    cache.write_cache(path, frames[:-2], rows[:-2], "float32")
+    with pytest.raises(AbawError, match="truncated or stale"):
+        load_split(cfg, "val")
+
+
+def test_foreign_caches_without_manifest(extracted):
+    cfg = stage_config.load(config_of(extracted), ["extract.require_manifest=false"])
+    for path in (stage_config.features_dir(cfg) / "val").glob("manifest*"):
+        path.unlink()
+    assert load_split(cfg, "val").n_frames == 35
+
+
+def test_mixed_dimensions_are_an_error(extracted):
+    cfg = stage_config.load(config_of(extracted), ["extract.require_manifest=false"])
+    path = cache.cache_path(stage_config.features_dir(cfg), "val", "va_b")
+    frames, rows = cache.read_cache(path, "va_b")
+    cache.write_cache(path, frames, rows[:, :5], "float32")
+    with pytest.raises(AbawError, match="5-d features, other videos"):
+        load_split(cfg, "val")
+
+
+def test_time_shift_roundtrip():
+    labels = np.arange(10, dtype=np.float32).reshape(5, 2)
+    offsets = np.array([0, 3, 5])
+    shifted = shift_labels(labels, offsets, 1)
+    np.testing.assert_array_equal(shifted[[0, 1, 3]], labels[[1, 2, 4]])
+    assert np.isnan(shifted[[2, 4]]).all()  # no later frame in the same video
+    back = shift_back(shifted, offsets, 1)
+    np.testing.assert_array_equal(back[[1, 2, 4]], labels[[1, 2, 4]])
+    np.testing.assert_array_equal(back[0], back[1])  # the first frame holds the edge
+    assert shift_labels(labels, offsets, 0) is labels
+    np.testing.assert_array_equal(shift_labels(labels, offsets, -1)[1], labels[0])
+
+
+def test_windows_cover_every_frame_and_end_aligned():
+    offsets = np.array([0, 10, 13, 13, 30])
+    w = make_windows(offsets, 8, 4)
+    covered = np.zeros(30, int)
+    for row, length in zip(w.row, w.length, strict=True):
+        covered[row:row + length] += 1
+    assert (covered > 0).all()
+    assert w.video.tolist() == [0, 0, 1, 3, 3, 3, 3]  # 17 frames: starts 0, 4, 8 and 9
+    assert w.row[1] == 2 and w.length[2] == 3  # end-aligned window of video 0; short video 1
+    assert w.row[-1] + w.length[-1] == 30
+
+
+def test_gather_slices_masks_and_pads():
+    features = np.arange(20, dtype=np.float32).reshape(10, 2)
+    targets = np.arange(20, dtype=np.float32).reshape(10, 2) + 100
+    windows = Windows(np.array([0, 1]), np.array([0, 7]), np.array([4, 3]))
+    batch = gather(windows, np.array([1, 0]), 4, features, targets)
+    assert batch["features"].shape == (2, 4, 2)
+    np.testing.assert_array_equal(batch["features"][0, :3].numpy(), features[7:10])
+    assert batch["mask"].tolist() == [[True, True, True, False], [True] * 4]
+    assert np.isnan(batch["target"][0, 3].numpy()).all()
+    np.testing.assert_array_equal(batch["target"][1].numpy(), targets[:4])
+    assert "target" not in gather(windows, np.array([0]), 4, features)

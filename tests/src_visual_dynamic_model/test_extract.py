@@ -1,0 +1,107 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from abaw.errors import AbawError
+from src_visual_dynamic_model import cache
+from src_visual_dynamic_model import config as stage_config
+from src_visual_dynamic_model.extract import CropLayout, extract, parse_shard
+
+
+def features(cfg):
+    return stage_config.features_dir(cfg)
+
+
+def test_extract_writes_one_cache_per_video(mini):
+    cfg = stage_config.load(mini)
+    result = extract(cfg, ("train", "val"))
+    assert result["train"] == {"videos": 3, "extracted": 3, "reused": 0, "crops": 52, "no_crops": 1,
+                               "unreadable": 0}
+    frames, rows = cache.read_cache(cache.cache_path(features(cfg), "train", "tr_a"), "tr_a")
+    assert frames.tolist() == [f for f in range(1, 31) if f not in (5, 6, 7)]
+    assert rows.shape == (27, 16) and np.isfinite(rows).all()
+    empty, none = cache.read_cache(cache.cache_path(features(cfg), "train", "tr_noface"), "tr_noface")
+    assert empty.size == 0 and none.shape == (0, 16)
+    entries = cache.read_manifest(features(cfg) / "train")
+    assert entries["tr_noface"].crops == 0 and entries["tr_a"].dim == 16
+    assert entries["tr_a"].config_sha == stage_config.backbone_sha(cfg)
+
+
+def test_features_do_not_depend_on_batching(mini):
+    one = stage_config.load(mini, ["extract.batch_size=1", "extract.features='f1'"])
+    big = stage_config.load(mini, ["extract.batch_size=50", "extract.features='f50'", "extract.workers=1"])
+    extract(one, ("val",))
+    extract(big, ("val",))
+    for video in ("va_a", "va_b"):
+        a = cache.read_cache(cache.cache_path(features(one), "val", video), video)[1]
+        b = cache.read_cache(cache.cache_path(features(big), "val", video), video)[1]
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_resume_reuses_only_valid_caches(mini, caplog):
+    cfg = stage_config.load(mini)
+    extract(cfg, ("train",))
+    assert extract(cfg, ("train",))["train"]["extracted"] == 0
+    # A truncated cache (fewer rows than recorded) is redone.
+    path = cache.cache_path(features(cfg), "train", "tr_b")
+    frames, rows = cache.read_cache(path, "tr_b")
+    cache.write_cache(path, frames[:4], rows[:4], "float32")
+    # A new crop makes the recorded count stale.
+    crops = mini.parent / "cropped_aligned" / "tr_a"
+    shutil.copy(crops / "00001.jpg", crops / "00005.jpg")
+    result = extract(cfg, ("train",))["train"]
+    assert result["extracted"] == 2 and result["reused"] == 1
+    assert len(cache.read_cache(path, "tr_b")[0]) == 25
+    assert 5 in cache.read_cache(cache.cache_path(features(cfg), "train", "tr_a"), "tr_a")[0]
+    # Another backbone config redoes everything.
+    assert extract(stage_config.load(mini, ["backbone.dim=8"]), ("train",))["train"]["extracted"] == 3
+
+
+def test_shards_split_the_videos(mini):
+    cfg = stage_config.load(mini)
+    first = extract(cfg, ("train",), (0, 2))["train"]
+    second = extract(cfg, ("train",), (1, 2))["train"]
+    assert first["videos"] + second["videos"] == 3
+    assert set(cache.read_manifest(features(cfg) / "train")) == {"tr_a", "tr_b", "tr_noface"}
+    assert sorted(p.name for p in (features(cfg) / "train").glob("manifest*")) == [
+        "manifest-0of2.jsonl", "manifest-1of2.jsonl"]
+    assert extract(cfg, ("train",))["train"]["extracted"] == 0  # the unsharded run reuses both shards
+
+
+@pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/2", "0/0"])
+def test_bad_shards(text):
+    with pytest.raises(AbawError, match="--shard"):
+        parse_shard(text)
+
+
+def test_empty_crops_folder_is_an_error(mini):
+    cfg = stage_config.load(mini)
+    for folder in (mini.parent / "cropped_aligned").iterdir():
+        shutil.rmtree(folder)
+    with pytest.raises(AbawError, match="no face crops found for any train video"):
+        extract(cfg, ("train",))
+    shutil.rmtree(mini.parent / "cropped_aligned")
+    with pytest.raises(AbawError, match="data.cropped_aligned"):
+        extract(cfg, ("train",))
+
+
+def test_unreadable_crop_counts_as_no_face(mini, caplog):
+    cfg = stage_config.load(mini)
+    (mini.parent / "cropped_aligned/va_b/00003.jpg").write_bytes(b"not a jpeg")
+    result = extract(cfg, ("val",))["val"]
+    assert result["unreadable"] == 1
+    frames, _ = cache.read_cache(cache.cache_path(features(cfg), "val", "va_b"), "va_b")
+    assert 3 not in frames and len(frames) == 13
+    assert "could not be decoded" in caplog.text
+    assert extract(cfg, ("val",))["val"]["extracted"] == 0  # still counts as done
+
+
+def test_custom_crop_pattern(tmp_path):
+    (tmp_path / "flat").mkdir()
+    for name in ("v1_000003.png", "v1_000010.png", "v2_000001.png", "v1_x.png"):
+        (tmp_path / "flat" / name).write_bytes(b"")
+    layout = CropLayout(tmp_path, "flat/{video}_{frame:06d}.png")
+    assert layout.frames("v1").tolist() == [3, 10]
+    assert layout.path("v1", 3).endswith("flat/v1_000003.png")
+    assert CropLayout(tmp_path, "{video}/{frame:05d}.jpg").frames("missing").size == 0
