@@ -43,6 +43,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/protocol.py
+	$(PY) bench/visual_loader.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
