@@ -16,19 +16,15 @@ import torch
 from torch import nn
 
 from abaw.errors import AbawError
+from src_visual_dynamic_model.config import ModelConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class Architecture:
-    """Everything that fixes the shapes of the parameters; stored in checkpoints and compared on load."""
+class Architecture(ModelConfig):
+    """The `[model]` section plus the feature width: everything that fixes the shapes of the parameters;
+    stored in checkpoints and compared on load."""
 
-    input_dim: int
-    hidden: int = 256
-    layers: int = 5
-    heads: int = 8
-    ff_dim: int = 1024
-    dropout: float = 0.1
-    head_dim: int = 256
+    input_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
