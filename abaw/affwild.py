@@ -25,7 +25,7 @@ TEMPLATE_HEADER = "image_location,valence,arousal"
 MISSING_LABEL = -5.0
 FRAME_DIGITS = 5
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-FPS_COLUMNS = ("video", "fps", "frames", "path")
+FPS_COLUMNS = ("video", "fps", "frames", "path", "stamp")
 
 _BOM = b"\xef\xbb\xbf"
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
@@ -545,10 +545,14 @@ def fps_table_path(output_root: str | os.PathLike) -> Path:
 
 @dataclass
 class FpsTable:
-    """A CSV cache (`video,fps,frames,path`) of measured frame rates; `get` measures what is missing."""
+    """A CSV cache (`video,fps,frames,path,stamp`) of measured frame rates; `get` measures what is missing.
+
+    `stamp` is the file's size and modification time: a video replaced under the same name (a regenerated
+    dataset, say) is measured again instead of keeping the old file's figures.
+    """
 
     path: Path
-    entries: dict[str, tuple[VideoInfo, str]] = field(default_factory=dict)
+    entries: dict[str, tuple[VideoInfo, str, str]] = field(default_factory=dict)
     changed: bool = False
 
     @classmethod
@@ -565,10 +569,10 @@ class FpsTable:
                 raise AbawError(f"{path}:1: header {header} is not {','.join(FPS_COLUMNS)}; {fix}")
             for line, row in enumerate(reader, start=2):
                 try:
-                    video, fps, frames, source = row
-                    table.entries[video] = (VideoInfo(fps=float(fps), frames=int(frames)), source)
+                    video, fps, frames, source, stamp = row
+                    table.entries[video] = (VideoInfo(fps=float(fps), frames=int(frames)), source, stamp)
                 except ValueError:
-                    raise AbawError(f"{path}:{line}: expected video,fps,frames,path, got {row}; {fix}") \
+                    raise AbawError(f"{path}:{line}: expected {','.join(FPS_COLUMNS)}, got {row}; {fix}") \
                         from None
         return table
 
@@ -576,9 +580,14 @@ class FpsTable:
         """Cached fps and frame count of a video file, measured (and cached) on first use."""
         video_path = Path(video_path)
         source = str(video_path.resolve())
+        try:
+            stat = video_path.stat()
+        except OSError as exc:
+            raise AbawError(f"{video_path}: cannot read the video file ({exc})") from exc
+        stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
         cached = self.entries.get(video_path.stem)
-        if cached is None or cached[1] != source:
-            cached = (probe_video(video_path), source)
+        if cached is None or cached[1:] != (source, stamp):
+            cached = (probe_video(video_path), source, stamp)
             self.entries[video_path.stem] = cached
             self.changed = True
         return cached[0]
@@ -591,8 +600,8 @@ class FpsTable:
             writer = csv.writer(fh)
             writer.writerow(FPS_COLUMNS)
             for video in sorted(self.entries):
-                info, source = self.entries[video]
-                writer.writerow([video, repr(info.fps), info.frames, source])
+                info, source, stamp = self.entries[video]
+                writer.writerow([video, repr(info.fps), info.frames, source, stamp])
         self.changed = False
         return self.path
 

@@ -17,8 +17,15 @@ from abaw.errors import AbawError
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A wrong output path (a folder, a file where a folder should be, no permission) is a user mistake.
+    if path.is_dir():
+        raise AbawError(f"{path}: cannot write here, it is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise AbawError(f"{path}: cannot write here; {path.parent} is not a writable folder "
+                        f"({exc.strerror or exc})") from exc
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes owner-only files; outputs get the permissions a plain open() would give them.

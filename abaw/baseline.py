@@ -21,11 +21,12 @@ def train_mean(data: DataConfig) -> np.ndarray:
 
 def write_baseline(data: DataConfig, out_dir: Path) -> dict[str, Any]:
     """Write the mean as a flat test submission and as per-video TXT files for the validation split."""
+    # Every input is read before the first write, so a bad file leaves no partial baseline behind.
     mean = train_mean(data)
     template = read_template(data.test_template)
+    val = index_split(data.annotations, "val")
     submission = out_dir / "submission.txt"
     write_submission(submission, template, np.broadcast_to(mean, (len(template.frames), 2)))
-    val = index_split(data.annotations, "val")
     write_video_txts(out_dir / "val", val.videos, val.offsets, np.broadcast_to(mean, (val.n_frames, 2)))
     return {"valence_mean": float(mean[0]), "arousal_mean": float(mean[1]),
             "submission": str(submission), "val_predictions": str(out_dir / "val")}

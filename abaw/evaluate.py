@@ -52,6 +52,9 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
     if not path.is_file():
         raise AbawError(f"{path}: predictions not found; give a flat image_location,valence,arousal file, "
                         "a folder of <video>.txt files or a frames table (.npz)")
+    if path.suffix == ".pkl":  # read as text it would fail with a header of binary noise
+        raise AbawError(f"{path}: a PKL is not read here, since unpickling can run code; convert it first: "
+                        f"abaw convert --to npz {path} OUT.npz --split SPLIT --allow-pickle")
     if path.suffix == ".npz":
         table = read_table(path, kind="frames")
         return Predictions("frames table", table.videos, table.video_of_row(), table.columns["frame"],

@@ -282,15 +282,26 @@ def test_fps_table_measures_once_and_caches(video, tmp_path, monkeypatch):
     table = FpsTable.load(path)
     assert table.get(video) == pytest.approx(25.0)
     table.save()
-    assert path.read_text().splitlines()[0] == "video,fps,frames,path"
+    assert path.read_text().splitlines()[0] == "video,fps,frames,path,stamp"
     monkeypatch.setattr(affwild, "probe_video", lambda p: pytest.fail("a cached video was probed again"))
     reloaded = FpsTable.load(path)
     assert reloaded.get(video) == pytest.approx(25.0) and reloaded.info(video).frames == 12
     assert not reloaded.changed
 
 
+def test_fps_table_measures_a_replaced_video_again(tmp_path):
+    clip = write_video(tmp_path / "videos" / "clip.mp4", n_frames=12, fps=25.0)
+    path = tmp_path / "cache" / "fps.csv"
+    table = FpsTable.load(path)
+    assert table.get(clip) == pytest.approx(25.0)
+    table.save()
+    write_video(clip, n_frames=20, fps=15.0)  # a regenerated dataset reuses the name
+    reloaded = FpsTable.load(path)
+    assert reloaded.get(clip) == pytest.approx(15.0) and reloaded.info(clip).frames == 20
+
+
 def test_fps_table_refuses_a_corrupt_cache(tmp_path):
-    path = write(tmp_path / "fps.csv", "video,fps,frames,path\na,fast,3,/x.mp4\n")
+    path = write(tmp_path / "fps.csv", "video,fps,frames,path,stamp\na,fast,3,/x.mp4,1:2\n")
     with pytest.raises(AbawError, match=r"fps\.csv:2: .*delete the file"):
         FpsTable.load(path)
 

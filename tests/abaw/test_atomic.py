@@ -46,3 +46,13 @@ def test_outputs_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_unwritable_targets_are_user_errors_and_leave_nothing(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(AbawError, match=r"folder: cannot write here, it is a folder"):
+        write_text(tmp_path / "folder", "x")
+    assert list((tmp_path / "folder").iterdir()) == [] and len(list(tmp_path.iterdir())) == 1
+    (tmp_path / "file").write_text("")
+    with pytest.raises(AbawError, match=r"file/out\.txt: cannot write here; .*file is not a writable folder"):
+        write_text(tmp_path / "file" / "out.txt", "x")

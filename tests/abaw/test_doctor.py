@@ -122,6 +122,16 @@ def test_missing_folders_are_single_errors(tmp_path, capsys):
     assert result["checks"]["template"]["warnings"] == 1
 
 
+def test_misspelt_data_key_is_one_line_naming_the_valid_keys(layout, capsys):
+    config = layout / "data.toml"
+    config.write_text(config.read_text().replace("videos =", "vidoes ="))
+    assert main(["doctor", "--config", str(config)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
+    assert "unknown key(s) vidoes; valid keys are: annotations, test_template" in captured.err
+    assert not (layout / "out").exists()
+
+
 def test_synthetic_dataset_passes_until_a_shared_video_goes_missing(tmp_path, capsys):
     out = tmp_path / "tiny"
     assert main(["synth", "--preset", "tiny", "--out", str(out)]) == 0

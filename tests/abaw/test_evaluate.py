@@ -137,3 +137,12 @@ def test_mismatched_names_and_duplicates_are_errors(tmp_path, dataset):
     with pytest.raises(AbawError, match="predictions not found"):
         evaluate(set_dir, tmp_path / "absent.csv", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pkl_is_refused_with_the_way_to_convert_it(tmp_path, dataset):
+    set_dir, _, _ = dataset
+    pkl = tmp_path / "predictions.pkl"
+    pkl.write_bytes(b"\x80\x05\x95\x00")
+    with pytest.raises(AbawError, match=r"predictions\.pkl: .*abaw convert --to npz"):
+        evaluate(set_dir, pkl, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -153,6 +153,16 @@ def test_validate_submission_command_reports_line_and_exits_1(tmp_path, template
     assert "OK" not in done.stdout
 
 
+def test_validate_submission_command_refuses_a_template_with_a_duplicate_row(tmp_path, template_path,
+                                                                          good_lines):
+    lines = template_path.read_text().splitlines()
+    duplicated = tmp_path / "duplicated.txt"
+    duplicated.write_text("\n".join([*lines, lines[3]]) + "\n")
+    done = run_validate(duplicated, tmp_path / "good.csv")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {duplicated}:{len(lines) + 1}: duplicate row")
+
+
 def test_validate_submission_command_accepts_valid_file(tmp_path, template_path, good_lines):
     done = run_validate(template_path, tmp_path / "good.csv", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
