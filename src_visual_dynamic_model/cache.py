@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ class Entry:
     """One manifest line: a video whose cache was written completely.
 
     `crops` is how many crop files were found, `frames` how many rows the cache holds (fewer when a
-    crop could not be decoded).
+    crop could not be decoded). `written` (seconds since the epoch) orders the lines of different
+    manifest files, e.g. a whole-split extraction redone later in shards; 0 for lines without it.
     """
 
     video: str
@@ -37,6 +39,7 @@ class Entry:
     backbone: str
     dim: int
     config_sha: str
+    written: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -57,7 +60,8 @@ def manifest_path(features: Path, split: str, shard: tuple[int, int] = (0, 1)) -
 
 
 def read_manifest(folder: Path) -> dict[str, Entry]:
-    """All entries of every manifest file in `folder`; a later line for a video replaces an earlier one.
+    """All entries of every manifest file in `folder`; the most recently written line for a video wins
+    (within one file, the later line).
 
     A torn line (the process died while appending) is skipped with a warning: its video is simply not
     finished and will be extracted again.
@@ -72,12 +76,15 @@ def read_manifest(folder: Path) -> dict[str, Entry]:
             except (ValueError, TypeError):
                 log.warning("%s:%d: incomplete manifest line ignored (an interrupted run)", path, number)
                 continue
-            entries[entry.video] = entry
+            known = entries.get(entry.video)
+            if known is None or entry.written >= known.written:
+                entries[entry.video] = entry
     return entries
 
 
 def append_manifest(path: Path, entry: Entry) -> None:
-    """Record a finished video; the cache itself was written atomically before this line."""
+    """Record a finished video, stamped with the time; the cache itself was written atomically before."""
+    entry = dataclasses.replace(entry, written=time.time())
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
         torn = False

@@ -109,14 +109,17 @@ def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str
 
 def fill_rows(positions: np.ndarray, cached: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted frame positions [n] and sorted cached frames [m]: the cache row to use for each
-    position (its own crop, else the nearest position that has one) and whether it had its own crop."""
-    if cached.size == 0:
+    position (its own crop, else the crop nearest in frame number, ties to the earlier) and whether it
+    had its own crop. Crops of frames that are not positions (past the last annotation line, between
+    sparse template rows) are candidates too: they are real faces of the same video."""
+    if cached.size == 0 or positions.size == 0:
         return np.zeros(len(positions), np.int64), np.zeros(len(positions), bool)
-    at = np.minimum(np.searchsorted(cached, positions), cached.size - 1)
-    face = cached[at] == positions
-    if not face.any():
-        return np.zeros(len(positions), np.int64), face
-    return at[nearest_index(face)], face
+    low = min(int(positions.min()), int(cached[0]))
+    high = max(int(positions.max()), int(cached[-1]))
+    has_crop = np.zeros(high - low + 1, bool)
+    has_crop[cached.astype(np.int64) - low] = True
+    nearest = nearest_index(has_crop)[positions.astype(np.int64) - low] + low
+    return np.searchsorted(cached, nearest).astype(np.int64), nearest == positions
 
 
 def only_video(pos: Positions, video: str) -> Positions:
@@ -162,7 +165,7 @@ def load_split(cfg: VisualConfig, split: str, expect_dim: int | None = None,
                             f"{features.shape[1]}-d; all caches of a split must come from one backbone")
         s = slice(int(pos.offsets[i]), int(pos.offsets[i + 1]))
         source, face[s] = fill_rows(pos.frames[s], frames)
-        if face[s].any():
+        if frames.size:
             np.take(rows.astype(np.float32, copy=False), source, axis=0, out=features[s])
         else:
             no_face.append(name)

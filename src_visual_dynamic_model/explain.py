@@ -125,6 +125,8 @@ def draw(path: Path, title: str, frames: np.ndarray, importance: np.ndarray, out
 
 def explain(cfg: VisualConfig, model: TemporalTransformer, split: str, video: str, frame: int, out: Path,
             top: int = 8) -> dict[str, Any]:
+    if top < 0:
+        raise AbawError(f"--top {top}: the number of crops to show must be 0 or more")
     data: SplitData = load_split(cfg, split, expect_dim=model.arch.input_dim, video=video)
     hits = np.flatnonzero(data.frames == frame)
     if not hits.size:

@@ -27,6 +27,15 @@ def test_shard_manifests_are_separate_files_read_together(tmp_path):
     assert set(cache.read_manifest(first.parent)) == {"a", "b"}
 
 
+def test_the_newest_line_wins_across_manifest_files(tmp_path):
+    # Extracted whole first, then again in shards (say with another backbone): the shard's line is newer.
+    cache.append_manifest(cache.manifest_path(tmp_path, "val"), entry("a", 3))
+    cache.append_manifest(cache.manifest_path(tmp_path, "val", (0, 2)), entry("a", 7))
+    assert cache.read_manifest(tmp_path / "val")["a"].frames == 7
+    cache.append_manifest(cache.manifest_path(tmp_path, "val"), entry("a", 9))
+    assert cache.read_manifest(tmp_path / "val")["a"].frames == 9
+
+
 def test_torn_line_is_skipped_and_the_next_append_starts_a_new_line(tmp_path, caplog):
     path = cache.manifest_path(tmp_path, "train")
     cache.append_manifest(path, entry("a"))

@@ -29,6 +29,17 @@ def test_fill_rows_takes_own_then_nearest():
     assert not face.any()
 
 
+def test_fill_rows_measures_nearest_in_frames_over_every_crop():
+    # Crops of frames that are not positions (past the annotation, between sparse template rows) count.
+    rows, face = fill_rows(np.arange(1, 6), np.array([1, 6]))
+    assert face.tolist() == [True, False, False, False, False]
+    assert rows.tolist() == [0, 0, 0, 1, 1]  # frame 4 is 3 from frame 1 and 2 from frame 6
+    rows, face = fill_rows(np.array([10, 20, 30]), np.array([11, 19, 29, 40]))
+    assert not face.any() and rows.tolist() == [0, 1, 2]
+    rows, face = fill_rows(np.array([7, 8]), np.array([1, 9]))
+    assert not face.any() and rows.tolist() == [1, 1]
+
+
 def test_load_split_fills_every_frame(extracted):
     cfg = extracted
     data = load_split(cfg, "train")
@@ -89,6 +100,18 @@ def test_foreign_caches_without_manifest(extracted):
     for path in (stage_config.features_dir(cfg) / "val").glob("manifest*"):
         path.unlink()
     assert load_split(cfg, "val").n_frames == 35
+
+
+def test_crops_outside_the_positions_fill_the_video(extracted):
+    # va_b has 15 annotation lines; its only crops here are of frames 16 and 17 (past the last line).
+    cfg = stage_config.load(config_of(extracted), ["extract.require_manifest=false"])
+    path = cache.cache_path(stage_config.features_dir(cfg), "val", "va_b")
+    rows = np.arange(2 * 16, dtype=np.float32).reshape(2, 16) + 1
+    cache.write_cache(path, np.array([16, 17]), rows, "float32")
+    data = load_split(cfg, "val")
+    b = data.rows(1)
+    assert not data.face[b].any()
+    np.testing.assert_array_equal(data.features[b], np.repeat(rows[:1], 15, axis=0))
 
 
 def test_mixed_dimensions_are_an_error(extracted):

@@ -62,3 +62,5 @@ def test_explain_bad_frames(trained_mini, tmp_path):
         explain(cfg, load_trained(cfg, best), "val", "va_a", 99, tmp_path)
     with pytest.raises(AbawError, match="'nope' is not in this split"):
         explain(cfg, load_trained(cfg, best), "val", "nope", 1, tmp_path)
+    with pytest.raises(AbawError, match="--top -2"):
+        explain(cfg, load_trained(cfg, best), "val", "va_a", 10, tmp_path, top=-2)

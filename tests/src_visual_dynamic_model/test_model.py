@@ -57,3 +57,9 @@ def test_weights_from_another_architecture():
     other = build_model(Architecture(input_dim=6, hidden=32, layers=2, heads=4, ff_dim=32, head_dim=8))
     with pytest.raises(AbawError, match="another architecture"):
         load_weights(model, other.state_dict(), "other.pt")
+
+
+def test_embedding_is_the_vector_the_output_layer_reads():
+    model = build_model(SMALL).eval()
+    pred, emb = model(torch.randn(2, 9, 6))
+    torch.testing.assert_close(torch.tanh(model.out(emb)), pred)
