@@ -18,6 +18,7 @@ import numpy as np
 from abaw.affwild import read_template
 from abaw.config import config_sha
 from abaw.errors import AbawError
+from abaw.metrics import va_score
 from abaw.submission import validate_submission, write_submission, write_video_txts
 from abaw.tables import frames_table, make_meta, write_table
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha
@@ -69,6 +70,8 @@ def export(cfg: VisualConfig, model: TemporalTransformer, checkpoint: Path, out:
                              prediction=pred, label=data.labels, face=data.face, meta=meta)
         write_table(out / f"{split}.npz", table)
         result[f"{split}_rows"] = data.n_frames
+        if split != "test":
+            result[f"{split}_score"] = va_score(pred, data.labels)["score"]
         if contiguous(data):
             write_video_txts(out / "predictions" / split, data.videos, data.offsets, pred)
         else:

@@ -97,7 +97,8 @@ def cmd_export(args: argparse.Namespace) -> dict:
     out = args.out or cfg.export.out or run_dir_of(path) / "export"
     result = export(cfg, model, path, out)
     for split in cfg.export.splits:
-        print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}")
+        score = f" (official score {result[f'{split}_score']:.4f})" if f"{split}_score" in result else ""
+        print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}{score}")
     if "submission" in result:
         print(f"test submission (validated): {result['submission']}")
     return result

@@ -14,6 +14,8 @@ from abaw.tables import read_table
 from src_visual_dynamic_model import cache
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA_LAYOUT = {"annotations": "annotations", "test_template": "test_template.txt",
+               "cropped_aligned": "cropped_aligned", "videos": "videos"}
 SMALL_MODEL = ["model.hidden=32", "model.layers=1", "model.heads=2", "model.ff_dim=64", "model.head_dim=16",
                "train.epochs=2", "train.log_every=0", "extract.workers=1"]
 STAGE_SECTIONS = """
@@ -26,14 +28,11 @@ features = "features"
 
 
 @pytest.fixture(scope="session")
-def synth_tiny(tmp_path_factory) -> Path:
-    """The tiny synthetic dataset, generated once, with a stage config beside its data.toml."""
-    out = tmp_path_factory.mktemp("synth") / "tiny"
-    done = subprocess.run([sys.executable, "-m", "abaw", "synth", "--preset", "tiny", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    config = out / "visual.toml"
-    config.write_text((out / "data.toml").read_text() + STAGE_SECTIONS)
+def synth_tiny(tiny_dataset, tmp_path_factory) -> Path:
+    """A stage config reading the shared tiny synthetic dataset, with its own features and outputs."""
+    config = tmp_path_factory.mktemp("visual_e2e") / "visual.toml"
+    data = "".join(f'{key} = "{tiny_dataset / name}"\n' for key, name in DATA_LAYOUT.items())
+    config.write_text(f'[data]\n{data}output_root = "outputs"\n{STAGE_SECTIONS}')
     return config
 
 
@@ -48,9 +47,9 @@ def overrides() -> list[str]:
     return [arg for item in SMALL_MODEL for arg in ("--set", item)]
 
 
-def test_tiny_preset_end_to_end(synth_tiny):
+def test_tiny_preset_end_to_end(tiny_dataset, synth_tiny):
     config = str(synth_tiny)
-    root = synth_tiny.parent
+    root, work = tiny_dataset, synth_tiny.parent
     splits = {split: index_split(root / "annotations", split) for split in ("train", "val")}
     template = read_template(root / "test_template.txt")
 
@@ -58,10 +57,10 @@ def test_tiny_preset_end_to_end(synth_tiny):
     for split in ("train", "val", "test"):
         videos = template.videos if split == "test" else splits[split].videos
         assert extracted[split]["videos"] == len(videos)
-        entries = cache.read_manifest(root / "features" / split)
+        entries = cache.read_manifest(work / "features" / split)
         assert set(entries) == set(map(str, videos))
         for video in map(str, videos):
-            frames, rows = cache.read_cache(root / "features" / split / f"{video}.npz", video)
+            frames, rows = cache.read_cache(work / "features" / split / f"{video}.npz", video)
             assert len(frames) == entries[video].frames and rows.shape[1] == 576
 
     trained = cli("train", "--config", config, *overrides())
@@ -71,6 +70,7 @@ def test_tiny_preset_end_to_end(synth_tiny):
     assert (run / "val_traces.png").is_file() and (run / "metrics.csv").is_file()
 
     exported = cli("export", "--config", config, *overrides())
+    assert abs(exported["val_score"] - trained["val_score"]) < 1e-6 and "test_score" not in exported
     out = Path(exported["out"])
     assert out == run / "export"
     expected = {"train": splits["train"].n_frames, "val": splits["val"].n_frames, "test": template.n_rows}
