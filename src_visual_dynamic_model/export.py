@@ -80,6 +80,4 @@ def export(cfg: VisualConfig, model: TemporalTransformer, checkpoint: Path, out:
         if split == "test":
             submission = write_submission_checked(out / "submission.txt", cfg.data.test_template, data, pred)
             result["submission"] = str(submission)
-        log.info("%s: %d videos, %d frames -> %s", split, len(data.videos), data.n_frames,
-                 out / f"{split}.npz")
     return result
