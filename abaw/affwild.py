@@ -18,6 +18,7 @@ import pandas as pd
 
 from abaw.atomic import atomic_path
 from abaw.errors import AbawError
+from abaw.grouped import GroupedByVideo
 
 SPLIT_DIRS = {"train": "Train_Set", "val": "Validation_Set", "test": "Test_Set"}
 ANNOTATION_HEADER = "valence,arousal"
@@ -155,38 +156,19 @@ def read_annotation(path: str | os.PathLike) -> np.ndarray:
 
 
 @dataclass
-class SplitIndex:
+class SplitIndex(GroupedByVideo):
     """All annotation files of a split as contiguous arrays; rows of video i are `offsets[i]:offsets[i+1]`."""
 
     videos: np.ndarray  # unicode [V]
     offsets: np.ndarray  # int64 [V+1]
     frames: np.ndarray  # int32 [N], 1-based
     labels: np.ndarray  # float32 [N, 2], NaN = no label
-    _positions: dict[str, int] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self._positions = {str(video): i for i, video in enumerate(self.videos)}
-
-    def position(self, video: str) -> int:
-        try:
-            return self._positions[video]
-        except KeyError:
-            raise AbawError(f"video {video!r} is not in this split ({len(self.videos)} videos)") from None
-
-    def rows(self, video: str) -> slice:
-        i = self.position(video)
-        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+    where = "this split"
 
     @property
     def n_frames(self) -> int:
         return int(self.offsets[-1])
-
-    def lengths(self) -> np.ndarray:
-        """Frames per video, int64 [V]."""
-        return np.diff(self.offsets)
-
-    def video_of_row(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self.videos), dtype=np.int64), self.lengths())
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -334,7 +316,7 @@ def parse_frame_keys(keys: np.ndarray | list[str]) -> tuple[np.ndarray, np.ndarr
 
 
 @dataclass
-class Template:
+class Template(GroupedByVideo):
     """The test template's rows in file order; `order[offsets[i]:offsets[i+1]]` are the rows of video i."""
 
     path: Path
@@ -343,10 +325,10 @@ class Template:
     frames: np.ndarray  # int32 [N]
     order: np.ndarray  # int64 [N], row positions grouped by video, file order within a video
     offsets: np.ndarray  # int64 [V+1] into `order`
-    _positions: dict[str, int] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self._positions = {str(video): i for i, video in enumerate(self.videos)}
+    @property
+    def where(self) -> str:
+        return f"the test template {self.path}"
 
     @property
     def n_rows(self) -> int:
@@ -357,13 +339,7 @@ class Template:
         """Whether the rows of each video are contiguous in the file (true for the official template)."""
         return bool(np.all(self.video_idx[1:] >= self.video_idx[:-1]))
 
-    def position(self, video: str) -> int:
-        try:
-            return self._positions[video]
-        except KeyError:
-            raise AbawError(f"{self.path}: video {video!r} is not in the test template") from None
-
-    def rows(self, video: str) -> np.ndarray:
+    def rows(self, video: str) -> np.ndarray:  # type: ignore[override]
         """Row positions (0-based, file order) of one video."""
         i = self.position(video)
         return self.order[self.offsets[i]:self.offsets[i + 1]]

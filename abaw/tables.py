@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from abaw.atomic import load_npz, save_npz
 from abaw.cli import add_command
 from abaw.errors import AbawError
+from abaw.grouped import GroupedByVideo
 
 KINDS = ("frames", "segments", "windows")
 RESERVED = ("videos", "offsets", "meta")
@@ -59,7 +59,7 @@ _SCHEMAS: dict[str, dict[str, _Spec]] = {
 
 
 @dataclass(eq=False)
-class Table:
+class Table(GroupedByVideo):
     """One exchange table in memory; `columns` maps a column name to an array whose first axis is the row."""
 
     kind: str
@@ -68,29 +68,13 @@ class Table:
     columns: dict[str, np.ndarray]
     meta: dict
 
-    @cached_property
-    def _positions(self) -> dict[str, int]:
-        return {str(video): i for i, video in enumerate(self.videos)}
+    @property
+    def where(self) -> str:
+        return f"this {self.kind} table"
 
     @property
     def n_rows(self) -> int:
         return int(self.offsets[-1])
-
-    def position(self, video: str) -> int:
-        """Index of `video` in `videos`."""
-        try:
-            return self._positions[video]
-        except KeyError:
-            raise AbawError(f"video {video!r} is not in this {self.kind} table") from None
-
-    def rows(self, video: str) -> slice:
-        """The rows of `video`."""
-        i = self.position(video)
-        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
-
-    def video_of_row(self) -> np.ndarray:
-        """int64 [N]: the position in `videos` of each row's video."""
-        return np.repeat(np.arange(len(self.videos), dtype=np.int64), np.diff(self.offsets))
 
 
 def _now() -> str:
