@@ -61,12 +61,18 @@ def load_checkpoint(path: str | Path, kind: str | None = None, arch: Any = None)
 def load_weights(model: nn.Module, path: str | Path, kind: str, arch: Any = None) -> dict[str, Any]:
     """Load a checkpoint's weights into `model` after checking it holds this kind of model; returns it."""
     ckpt = load_checkpoint(path, kind, arch)
+    load_state(model, ckpt["model"], str(path))
+    return ckpt
+
+
+def load_state(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
+    """Load a state dict, turning a key or shape mismatch into one clear message naming `source`."""
     try:
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:400]
-        raise AbawError(f"{path}: the weights do not fit the model ({detail})") from exc
-    return ckpt
+        raise AbawError(f"{source}: the weights do not fit the model ({detail}); the checkpoint comes from "
+                        "another architecture") from exc
 
 
 def check_arch(path: Path, ckpt: Mapping[str, Any], kind: str | None, arch: Any) -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 from abaw.affwild import SplitIndex, index_folder, parse_frame_keys
 from abaw.atomic import write_text
 from abaw.errors import AbawError
+from abaw.grouped import positions_in
 from abaw.submission import NO_LABEL, read_submission
 from abaw.tables import read_table
 
@@ -74,22 +75,13 @@ def _names(names) -> str:
     return shown + (", ..." if len(names) > _NAMES_SHOWN else "")
 
 
-def _positions(known: np.ndarray, names: np.ndarray) -> np.ndarray:
-    """int64: the position of each name in `known`, -1 where absent."""
-    if len(known) == 0:
-        return np.full(len(names), -1, dtype=np.int64)
-    order = np.argsort(known)
-    at = np.minimum(np.searchsorted(known[order], names), len(known) - 1)
-    return np.where(known[order][at] == names, order[at], -1).astype(np.int64)
-
-
 def align_predictions(index: SplitIndex, predictions: Predictions) -> tuple[np.ndarray, np.ndarray]:
     """(float64 [N, 2] predictions on the index rows, NaN where none; bool [M] prediction matched a frame).
 
     Keys are `video position * span + frame` on both sides; the index's keys are sorted by
     construction (videos in order, frames increasing), so one `searchsorted` does the join.
     """
-    video_pos = _positions(index.videos, np.asarray(predictions.videos))[np.asarray(predictions.video_idx)]
+    video_pos = positions_in(index.videos, np.asarray(predictions.videos))[np.asarray(predictions.video_idx)]
     frames = np.asarray(predictions.frames, dtype=np.int64)
     span = int(max(index.frames.max(initial=0), frames.max(initial=0))) + 1
     index_keys = index.video_of_row() * span + index.frames

@@ -43,3 +43,13 @@ class GroupedByVideo:
     def video_of_row(self) -> np.ndarray:
         """int64 [N]: the position in `videos` of each row's video."""
         return np.repeat(np.arange(len(self.videos), dtype=np.int64), self.lengths())
+
+
+def positions_in(known: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """int64: the position of each of `names` in `known` (video ids), -1 where absent; vectorised."""
+    names = np.asarray(names)
+    if len(known) == 0:
+        return np.full(names.shape, -1, dtype=np.int64)
+    order = np.argsort(known)
+    at = np.minimum(np.searchsorted(known[order], names), len(known) - 1)
+    return np.where(known[order][at] == names, order[at], -1).astype(np.int64)

@@ -20,7 +20,7 @@ import numpy as np
 from abaw.atomic import load_npz, save_npz
 from abaw.cli import add_command
 from abaw.errors import AbawError
-from abaw.grouped import GroupedByVideo
+from abaw.grouped import GroupedByVideo, positions_in
 
 KINDS = ("frames", "segments", "windows")
 RESERVED = ("videos", "offsets", "meta")
@@ -371,10 +371,7 @@ def video_positions(table: Table, videos) -> np.ndarray:
     # Queries usually come grouped by video (a template, a split): resolve each run of equal ids once.
     heads = np.concatenate([[0], np.flatnonzero(videos[1:] != videos[:-1]) + 1])
     names, inverse = np.unique(videos[heads], return_inverse=True)
-    order = np.argsort(table.videos)
-    known = table.videos[order]
-    at = np.minimum(np.searchsorted(known, names), len(known) - 1)
-    found = np.where(known[at] == names, order[at], -1).astype(np.int64)
+    found = positions_in(table.videos, names)
     return np.repeat(found[inverse.reshape(-1)], np.diff(np.append(heads, videos.size)))
 
 

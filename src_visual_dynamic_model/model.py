@@ -93,13 +93,3 @@ class TemporalTransformer(nn.Module):
 
 def build_model(arch: Architecture) -> TemporalTransformer:
     return TemporalTransformer(arch)
-
-
-def load_weights(model: TemporalTransformer, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load a state dict, turning a shape or key mismatch into one clear message."""
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise AbawError(f"{source}: weights do not fit the visual temporal model ({first}); "
-                        "the checkpoint comes from another architecture") from exc

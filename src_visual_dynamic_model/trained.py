@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from abaw.checkpoint import check_arch, load_checkpoint
+from abaw.checkpoint import check_arch, load_checkpoint, load_state
 from abaw.errors import AbawError
 from src_visual_dynamic_model.config import VisualConfig
-from src_visual_dynamic_model.model import Architecture, TemporalTransformer, build_model, load_weights
+from src_visual_dynamic_model.model import Architecture, TemporalTransformer, build_model
 from src_visual_dynamic_model.train import KIND, STAGE, checkpoint_arch
 
 
@@ -34,5 +34,5 @@ def load_trained(cfg: VisualConfig, path: Path) -> TemporalTransformer:
     arch = Architecture.from_dict(model_arch, str(path))
     check_arch(path, ckpt, KIND, checkpoint_arch(cfg, arch.input_dim))
     model = build_model(arch)
-    load_weights(model, ckpt["model"], str(path))
+    load_state(model, ckpt["model"], str(path))
     return model.eval()

@@ -3,6 +3,7 @@ import pytest
 
 from abaw.affwild import SplitIndex
 from abaw.errors import AbawError
+from abaw.grouped import positions_in
 from abaw.tables import frames_table, make_meta
 
 
@@ -25,3 +26,9 @@ def test_unknown_video_names_the_collection():
                          meta=make_meta("frames", "val", "visual", "test"))
     with pytest.raises(AbawError, match="not in this frames table"):
         table.rows("z")
+
+
+def test_positions_in_finds_each_name_or_minus_one():
+    known = np.array(["b", "a", "c"])
+    assert positions_in(known, np.array(["c", "z", "b", "b"])).tolist() == [2, -1, 0, 0]
+    assert positions_in(np.array([], str), np.array(["a"])).tolist() == [-1]

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from abaw.checkpoint import load_state
 from abaw.errors import AbawError
-from src_visual_dynamic_model.model import Architecture, build_model, load_weights, sinusoidal_positions
+from src_visual_dynamic_model.model import Architecture, build_model, sinusoidal_positions
 
 SMALL = Architecture(input_dim=6, hidden=16, layers=2, heads=4, ff_dim=32, dropout=0.1, head_dim=8)
 
@@ -56,7 +57,7 @@ def test_weights_from_another_architecture():
     model = build_model(SMALL)
     other = build_model(Architecture(input_dim=6, hidden=32, layers=2, heads=4, ff_dim=32, head_dim=8))
     with pytest.raises(AbawError, match="another architecture"):
-        load_weights(model, other.state_dict(), "other.pt")
+        load_state(model, other.state_dict(), "other.pt")
 
 
 def test_embedding_is_the_vector_the_output_layer_reads():
