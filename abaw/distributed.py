@@ -25,14 +25,16 @@ def launched_by_torchrun() -> bool:
     return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
 
 
-def init_distributed() -> None:
-    """Join the process group when launched by torchrun (NCCL on CUDA, gloo on CPU); otherwise do nothing.
+def init_distributed(device: str = "auto") -> None:
+    """Join the process group when launched by torchrun; otherwise do nothing.
 
-    Safe to call more than once. On CUDA each rank uses the GPU `cuda:<LOCAL_RANK>`.
+    `device` is the training device as configured (`train.device`): NCCL when it resolves to CUDA, with
+    each rank on the GPU `cuda:<LOCAL_RANK>`, else gloo (so `device = "cpu"` trains on a CUDA machine
+    too). Safe to call more than once; the first call chooses the backend.
     """
     if not launched_by_torchrun() or is_distributed():
         return
-    if torch.cuda.is_available():
+    if torch.device("cuda" if device == "auto" else device).type == "cuda" and torch.cuda.is_available():
         torch.cuda.set_device(local_rank())
         backend = "nccl"
     else:

@@ -6,7 +6,8 @@ averaged over the frames that exist instead of being pulled towards zero, and sm
 crosses from one video into the next. NaN frames stay NaN.
 
 `size` is in frames, and size 1 leaves values unchanged for every method:
-- "moving_average": centred window of `size` frames;
+- "moving_average": centred window of `size` frames; an even size spans size + 1 frames with half
+  weight on the two end frames (the classic centred moving average), so no size shifts the output;
 - "gaussian": gaussian of sigma = size / 6 truncated at +-(size // 2) frames;
 - "ema": exponential moving average of span `size` (alpha = 2 / (size + 1)) made two-sided, i.e.
   the kernel (1 - alpha)^|j|, so it adds no lag.
@@ -30,7 +31,11 @@ DEFAULT_SIZES = (3, 5, 7, 9, 11, 15, 21, 31, 45, 61, 91)
 def _filter(a: np.ndarray, method: str, size: int) -> np.ndarray:
     """The linear filter of `method` applied to a 1-D float64 array, zero outside it."""
     if method == "moving_average":
-        return uniform_filter1d(a, size, mode="constant", cval=0.0)
+        box = uniform_filter1d(a, size, mode="constant", cval=0.0)
+        if size % 2:
+            return box
+        # An even box is centred half a frame early (origin 0) or late (origin -1); their mean is centred.
+        return 0.5 * (box + uniform_filter1d(a, size, mode="constant", cval=0.0, origin=-1))
     if method == "gaussian":
         return gaussian_filter1d(a, size / 6.0, mode="constant", cval=0.0, radius=size // 2)
     # Two-sided kernel r^|j| = causal pass + anti-causal pass - the centre counted twice; it is what

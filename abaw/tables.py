@@ -407,9 +407,10 @@ def lookup_rows(table: Table, videos, frames, nearest: bool = False) -> np.ndarr
         return result
     start, stop = table.offsets[safe_pos], table.offsets[safe_pos + 1]
     has_rows = known & (stop > start)
-    last = np.maximum(stop - 1, start)
-    right = np.clip(at, start, last)
-    left = np.clip(at - 1, start, last)
+    # A video without rows may start at the table's end; point its (discarded) candidates at row 0.
+    first, last = np.where(has_rows, start, 0), np.where(has_rows, stop - 1, 0)
+    right = np.clip(at, first, last)
+    left = np.clip(at - 1, first, last)
     left_wins = np.abs(table_frames[left] - query) <= np.abs(table_frames[right] - query)
     result[has_rows] = np.where(left_wins, left, right)[has_rows]
     return result

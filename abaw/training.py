@@ -12,6 +12,7 @@ so every rank takes the same scheduler and early-stopping decisions; only rank 0
 A stage's train command, in short:
 
     cfg = load_config(FaceConfig, args.config, args.set)      # FaceConfig has `train: TrainConfig`
+    init_distributed(cfg.train.device)                        # under torchrun: gloo for a CPU device
     run = create_run(cfg.data.output_root, "visual_dynamic", cfg.name, cfg)   # or open_run(dir) to resume
     seed_everything(cfg.train.seed)                           # reproducible weight init
     model = FaceTransformer(cfg.model)
@@ -120,26 +121,41 @@ class Task(Protocol):
 
 
 class EMA:
-    """Exponential moving average of a model's floating-point weights and buffers."""
+    """Exponential moving average of a model's trained weights and floating-point buffers.
+
+    The averages are kept in float32 whatever the model's dtype: in bfloat16 an update of
+    (1 - decay) * change rounds away and the average would never move. Frozen parameters never change,
+    so they are not copied (no second copy of a frozen backbone). A tensor tied under several names
+    (an output layer sharing the input embedding's weight) is averaged once, under its first name.
+    """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.shadow = {k: v.detach().float().clone() for k, v in averaged_tensors(model).items()}
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        state = model.state_dict()
-        for key, avg in self.shadow.items():
-            avg.lerp_(state[key], 1.0 - self.decay)
+        for key, value in averaged_tensors(model).items():
+            self.shadow[key].lerp_(value.detach().float(), 1.0 - self.decay)
 
-    @torch.no_grad()
-    def swap(self, model: nn.Module) -> None:
-        """Exchange the model's weights and the averages in place; a second call swaps them back."""
-        state = model.state_dict()
-        for key, avg in self.shadow.items():
-            current = state[key].clone()
-            state[key].copy_(avg)
-            avg.copy_(current)
+    @contextlib.contextmanager
+    def applied(self, model: nn.Module) -> Iterator[None]:
+        """Run the block with the averages in the model; its own weights come back bit for bit after.
+
+        The model's weights are all copied aside before any is overwritten, so tied tensors cannot
+        clobber each other, and the float32 averages are only read, never rounded to the model's dtype.
+        """
+        tensors = averaged_tensors(model)
+        with torch.no_grad():
+            saved = {key: value.detach().clone() for key, value in tensors.items()}
+            for key, value in tensors.items():
+                value.copy_(self.shadow[key])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for key, value in tensors.items():
+                    value.copy_(saved[key])
 
     def state_dict(self) -> dict[str, Any]:
         return {"decay": self.decay, "shadow": self.shadow}
@@ -149,17 +165,28 @@ class EMA:
             avg.copy_(state["shadow"][key])
 
 
+def averaged_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors an EMA follows, by state-dict key: each trainable parameter and floating-point buffer
+    once (a tied tensor under its first key); frozen parameters are left out."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for key, value in model.state_dict(keep_vars=True).items():
+        frozen = isinstance(value, nn.Parameter) and not value.requires_grad
+        if id(value) in seen or frozen or not value.is_floating_point():
+            continue
+        seen.add(id(value))
+        tensors[key] = value
+    return tensors
+
+
 @contextlib.contextmanager
 def ema_weights(model: nn.Module, ema: EMA | None) -> Iterator[None]:
     """Run the block with the averaged weights in the model (a no-op without EMA)."""
     if ema is None:
         yield
         return
-    ema.swap(model)
-    try:
+    with ema.applied(model):
         yield
-    finally:
-        ema.swap(model)
 
 
 @dataclasses.dataclass
@@ -250,7 +277,7 @@ def fit(model: nn.Module, task: Task, train_set: Dataset, cfg: TrainConfig, run:
     `resume` continues from the run's `last.pt` when there is one. On return the model holds the
     weights of `best.pt` (the averaged ones with EMA).
     """
-    init_distributed()
+    init_distributed(cfg.device)
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise AbawError("the training set is empty; check the [data] paths and the split")
     device = default_device(cfg.device)
@@ -272,9 +299,10 @@ def fit(model: nn.Module, task: Task, train_set: Dataset, cfg: TrainConfig, run:
         seed_everything(cfg.seed + rank())
 
     sampler = make_sampler(train_set, shuffle=True, seed=cfg.seed)
+    # Workers start afresh each epoch, seeded from `generator` and so from (seed, rank, epoch) alone: a run
+    # resumed at epoch k draws the same augmentation and dropout in its workers as one that never stopped.
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                        collate_fn=collate_fn, pin_memory=device.type == "cuda",
-                        persistent_workers=cfg.num_workers > 0)
+                        collate_fn=collate_fn, pin_memory=device.type == "cuda", generator=torch.Generator())
     net: nn.Module = model
     if is_distributed():
         net = DistributedDataParallel(model, device_ids=[local_rank()] if device.type == "cuda" else None,
@@ -284,11 +312,13 @@ def fit(model: nn.Module, task: Task, train_set: Dataset, cfg: TrainConfig, run:
         epoch = progress.epoch + 1
         started = time.time()
         sampler.set_epoch(epoch)
+        loader.generator.manual_seed(worker_seed(cfg.seed, epoch))
         train_loss = train_epoch(net, model, loader, task, opt, cfg, epoch, device)
         metrics = validate_on_main(model, task, opt.ema)
         if cfg.monitor not in metrics:
             raise AbawError(f"train.monitor = {cfg.monitor!r} is not a validation metric; "
                             f"choose one of: {', '.join(metrics)}")
+        lrs = opt.lrs()  # the rates this epoch trained with, before the scheduler sets the next epoch's
         opt.scheduler.step(metrics[cfg.monitor])
         improved = progress.record(epoch, metrics, cfg)
         rng = gather_objects(get_rng_state())
@@ -298,7 +328,7 @@ def fit(model: nn.Module, task: Task, train_set: Dataset, cfg: TrainConfig, run:
             with ema_weights(model, opt.ema):
                 save_checkpoint(run.best_checkpoint, model.state_dict(), **tags,
                                 extra={"epoch": epoch, "metrics": metrics, "monitor": cfg.monitor})
-        row = {"epoch": epoch, "train_loss": train_loss, **opt.lrs(),
+        row = {"epoch": epoch, "train_loss": train_loss, **lrs,
                **{f"val_{k}": v for k, v in metrics.items()}, "time_s": round(time.time() - started, 2)}
         plot_curves(append_metrics(run.metrics_path, row), run.curves_path, f"val_{cfg.monitor}", cfg.mode)
         save_checkpoint(run.last_checkpoint, model.state_dict(), **tags, extra={
@@ -383,6 +413,11 @@ def validate_on_main(model: nn.Module, task: Task, ema: EMA | None) -> dict[str,
             metrics = {str(k): float(v) for k, v in task.validate(model).items()}
         model.train(was_training)
     return broadcast_object(metrics)
+
+
+def worker_seed(seed: int, epoch: int) -> int:
+    """The base seed of this rank's DataLoader workers in `epoch`, independent of any RNG state."""
+    return int(np.random.SeedSequence([seed % 2**32, rank(), epoch]).generate_state(1)[0])
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -104,7 +104,8 @@ def stitch(
         keep &= valid
     weights = np.broadcast_to(window_weights(window, weighting), (k, window))[keep]
     at = positions[keep]
-    flat = values[keep].reshape(at.size, -1).astype(np.float64)
+    # The channel count comes from the shape: with no kept position a -1 in the reshape is ambiguous.
+    flat = values[keep].reshape(at.size, int(np.prod(trailing))).astype(np.float64)
     total = np.bincount(at, weights=weights, minlength=n)
     out = np.empty((n, flat.shape[1]), dtype=np.float32)
     for c in range(flat.shape[1]):
@@ -168,7 +169,7 @@ def expand_segments(n: int, starts: np.ndarray, stops: np.ndarray, values: np.nd
     if bad.size:
         raise AbawError(f"expand_segments: segments {bad[:5].tolist()} stop before they start")
     trailing = values.shape[1:]
-    values = values.reshape(starts.size, -1)
+    values = values.reshape(starts.size, int(np.prod(trailing)))  # not -1: a video may have no segment
     lo, hi = np.clip(starts, 0, n), np.clip(stops, 0, n)
     # Difference arrays: +value at a segment's start and -value at its stop, summed by cumsum.
     at = np.concatenate([lo, hi])

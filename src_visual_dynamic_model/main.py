@@ -55,12 +55,14 @@ def cmd_extract(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> dict:
+    from abaw.distributed import init_distributed
     from abaw.runs import open_run
     from src_visual_dynamic_model.train import run_train
 
     if args.resume is not None:
+        cfg = stage_config.load(Path(args.resume) / "config.toml", args.set)
+        init_distributed(cfg.train.device)  # the backend follows train.device; open_run would assume "auto"
         run = open_run(args.resume)
-        cfg = stage_config.load(run.config_path, args.set)
     else:
         cfg, run = load_cfg(args), None
     result = run_train(cfg, run)

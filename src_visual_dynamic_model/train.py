@@ -106,7 +106,7 @@ class VisualTask:
 
 def run_train(cfg: VisualConfig, resume_run: Run | None = None) -> dict[str, Any]:
     """Train on the train split, select on val; returns the summary (scores, baseline, paths)."""
-    init_distributed()
+    init_distributed(cfg.train.device)
     if resume_run is None:
         setup_logging()  # console only: the run directory is created once the inputs are known to be good
     train_cfg = cfg.train

@@ -43,6 +43,21 @@ def test_launch_detection_reads_torchrun_environment(monkeypatch):
     assert distributed.local_rank() == 1
 
 
+def test_backend_follows_the_training_device_on_a_cuda_machine(monkeypatch):
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.setenv(key, "0" if key != "WORLD_SIZE" else "1")
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: calls.append(("set_device", index)))
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, **_: calls.append(backend))
+    monkeypatch.setattr(distributed.atexit, "register", lambda _: None)
+    expected = {"cpu": ["gloo"], "auto": [("set_device", 0), "nccl"], "cuda:0": [("set_device", 0), "nccl"]}
+    for device, joined in expected.items():
+        calls.clear()
+        distributed.init_distributed(device)
+        assert calls == joined, device
+
+
 def test_sampler_covers_the_data_and_reshuffles_per_epoch():
     data = TensorDataset(torch.arange(20))
     sampler = distributed.make_sampler(data, shuffle=True, seed=3)

@@ -34,6 +34,19 @@ def test_moving_average_matches_convolution_in_the_interior():
     assert out[0, 0] == pytest.approx(x[:3, 0].mean())
 
 
+@pytest.mark.parametrize("size", [2, 4, 8])
+def test_even_moving_average_is_centred(size):
+    ramp = np.arange(40, dtype=np.float64)[:, None]
+    out = smooth(ramp, np.array([0, 40]), "moving_average", size)
+    inner = slice(size, 40 - size)  # away from the ends, a centred average leaves a ramp unchanged
+    np.testing.assert_allclose(out[inner], ramp[inner], atol=1e-12)
+    impulse = np.zeros((21, 1))
+    impulse[10] = 1.0
+    response = smooth(impulse, np.array([0, 21]), "moving_average", size)[:, 0]
+    np.testing.assert_allclose(response, response[::-1], atol=1e-12)
+    np.testing.assert_allclose(response.sum(), 1.0)
+
+
 def test_ema_runs_both_ways_without_lag():
     x = np.zeros((61, 1))
     x[30] = 1.0

@@ -257,9 +257,11 @@ def test_lookup_nearest():
     np.testing.assert_array_equal(rows, [0, 0, 2, 0, 4, 5, -1, -1, 6])
 
 
-def test_lookup_matches_a_plain_search_on_random_data():
+@pytest.mark.parametrize("empty", [(0,), (5,), (11,), (0, 1, 11), (10, 11)])
+def test_lookup_matches_a_plain_search_on_random_data(empty):
     rng = np.random.default_rng(3)
-    counts = rng.integers(0, 30, size=12)
+    counts = rng.integers(1, 30, size=12)
+    counts[list(empty)] = 0  # videos without rows first, inside and last (where its start is the table end)
     names = [f"v{i:02d}" for i in range(12)]
     offsets = np.concatenate([[0], np.cumsum(counts)])
     frame = np.concatenate([np.sort(rng.choice(60, size=c, replace=False)) + 1 for c in counts])

@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from abaw.checkpoint import load_checkpoint, load_weights
 from abaw.config import load_config
 from abaw.errors import AbawError
 from abaw.report import read_metrics
 from abaw.runs import create_run, open_run, setup_logging
-from abaw.training import TrainConfig, fit, to_device
+from abaw.training import EMA, TrainConfig, ema_weights, fit, to_device
 
 FAST = TrainConfig(epochs=3, lr=0.2, batch_size=16, early_stop_patience=0, log_every=0)
 
@@ -63,7 +63,8 @@ def train(tmp_path, cfg=FAST, task=None, model=None, **kwargs):
     task = task or RegressionTask()
     model = model or linear()
     run = kwargs.pop("run", None) or create_run(tmp_path, "test", "run", StageConfig(train=cfg))
-    summary = fit(model, task, regression_data(64, seed=0), cfg, run, kind="linear", arch={"in": 4}, **kwargs)
+    data = kwargs.pop("data", None) or regression_data(64, seed=0)
+    summary = fit(model, task, data, cfg, run, kind="linear", arch={"in": 4}, **kwargs)
     return summary, task, model, run
 
 
@@ -97,7 +98,8 @@ def test_early_stopping_stops_and_stays_stopped(tmp_path):
 def test_plateau_scheduler_reduces_lr(tmp_path):
     cfg = dataclasses.replace(FAST, epochs=5, lr=0.1, plateau_patience=1, plateau_factor=0.5)
     _, _, _, run = train(tmp_path, cfg, task=RegressionTask(scores=[0.5] * 5))
-    assert read_metrics(run.metrics_path)["lr"].tolist() == [0.1, 0.1, 0.05, 0.05, 0.025]
+    # The rate each epoch trained with: halved after the third epoch's result, again after the fifth's.
+    assert read_metrics(run.metrics_path)["lr"].tolist() == [0.1, 0.1, 0.1, 0.05, 0.05]
 
 
 def test_parameter_groups_get_their_own_lr(tmp_path):
@@ -122,6 +124,84 @@ def test_ema_weights_are_validated_and_saved_as_best(tmp_path):
     assert task.validate(model)["score"] == summary["best_score"]
 
 
+class TiedNet(nn.Module):
+    """The output projection shares the input projection's weight, as a language model ties its embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp, self.out, self.head = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 1)
+        self.out.weight = self.inp.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.out(torch.tanh(self.inp(x)))))
+
+
+class RecordingTask(RegressionTask):
+    """Keeps a copy of the weights each validation saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict[str, torch.Tensor]] = []
+
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        self.seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return super().validate(model)
+
+
+def test_ema_with_tied_weights_saves_what_was_validated_and_leaves_training_alone(tmp_path):
+    cfg = dataclasses.replace(FAST, epochs=4, lr=0.05, ema_decay=0.8)
+    summary, task, _, run = train(tmp_path / "ema", cfg, task=RecordingTask(), model=TiedNet())
+    best = load_checkpoint(run.best_checkpoint)["model"]
+    seen = task.seen[summary["best_epoch"] - 1]
+    assert best.keys() == seen.keys() and all(torch.equal(best[k], seen[k]) for k in best)
+    # Swapping the averages in and out must give the raw weights back bit for bit, so the raw weights
+    # follow exactly the path they follow without EMA.
+    _, _, _, plain = train(tmp_path / "plain", dataclasses.replace(cfg, ema_decay=0.0), model=TiedNet())
+    raw = load_checkpoint(run.last_checkpoint)["model"]
+    reference = load_checkpoint(plain.last_checkpoint)["model"]
+    assert all(torch.equal(raw[k], reference[k]) for k in raw)
+    assert not torch.equal(best["inp.weight"], raw["inp.weight"])
+
+
+def test_ema_swap_with_tied_weights_restores_them_exactly():
+    model = TiedNet()
+    ema = EMA(model, decay=0.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)
+    raw = {k: v.clone() for k, v in model.state_dict().items()}
+    with ema_weights(model, ema):
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(value, before[key] + 0.5)
+    assert all(torch.equal(v, raw[k]) for k, v in model.state_dict().items())
+    assert model.out.weight is model.inp.weight
+
+
+def test_ema_averages_in_float32_and_skips_frozen_parameters():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1)).to(torch.bfloat16)
+    model[0].requires_grad_(False)  # a frozen backbone: never averaged, never copied
+    with torch.no_grad():
+        model[1].weight.fill_(1.0)
+    ema = EMA(model, decay=0.998)
+    assert set(ema.shadow) == {"1.weight", "1.bias"}
+    assert all(v.dtype == torch.float32 for v in ema.shadow.values())
+    with torch.no_grad():
+        model[1].weight.fill_(2.0)
+    for _ in range(10):  # in bfloat16 each step of 0.002 would round away
+        ema.update(model)
+    expected = torch.full((1, 4), 2.0 - 0.998**10)
+    torch.testing.assert_close(ema.shadow["1.weight"], expected, rtol=0, atol=1e-6)
+    frozen = model[0].weight.clone()
+    with ema_weights(model, ema):
+        assert torch.equal(model[1].weight, expected.to(torch.bfloat16))
+    assert torch.equal(model[1].weight, torch.full((1, 4), 2.0, dtype=torch.bfloat16))
+    assert torch.equal(model[0].weight, frozen)
+    torch.testing.assert_close(ema.shadow["1.weight"], expected, rtol=0, atol=1e-6)  # not rounded by the swap
+
+
 class DropoutNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -132,16 +212,34 @@ class DropoutNet(nn.Module):
         return self.layers(x)
 
 
-def test_resume_continues_exactly_where_it_stopped(tmp_path):
-    cfg = dataclasses.replace(FAST, epochs=4, ema_decay=0.5, plateau_patience=0, plateau_factor=0.5)
-    _, _, _, whole = train(tmp_path / "a", cfg, model=DropoutNet())
+class NoisyData(Dataset):
+    """The regression data with fresh input noise at every draw, like augmentation (drawn in the workers)."""
 
-    _, first, _, part = train(tmp_path / "b", dataclasses.replace(cfg, epochs=2), model=DropoutNet())
-    summary, second, _, _ = train(tmp_path, cfg, model=DropoutNet(), run=open_run(part.dir), resume=True)
+    def __init__(self) -> None:
+        self.x, self.y = regression_data(64, seed=0).tensors
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i] + 0.1 * torch.randn(4), self.y[i]
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_resume_continues_exactly_where_it_stopped(tmp_path, num_workers):
+    cfg = dataclasses.replace(FAST, epochs=4, ema_decay=0.5, plateau_patience=0, plateau_factor=0.5,
+                              num_workers=num_workers)
+    _, _, _, whole = train(tmp_path / "a", cfg, model=DropoutNet(), data=NoisyData())
+
+    _, first, _, part = train(tmp_path / "b", dataclasses.replace(cfg, epochs=2), model=DropoutNet(),
+                              data=NoisyData())
+    summary, second, _, _ = train(tmp_path, cfg, model=DropoutNet(), run=open_run(part.dir), resume=True,
+                                  data=NoisyData())
     assert (first.steps, second.steps) == (2 * 4, 2 * 4)  # completed epochs are not re-run
     assert summary["epochs_run"] == 4
 
     done, resumed = load_checkpoint(whole.last_checkpoint), load_checkpoint(part.last_checkpoint)
+    assert all(torch.equal(done["model"][k], resumed["model"][k]) for k in done["model"])
     for key in ("model", "optimizer", "scheduler", "ema", "progress"):
         assert str(done[key]) == str(resumed[key]), key
     a, b = read_metrics(whole.metrics_path), read_metrics(part.metrics_path)

@@ -97,6 +97,15 @@ def test_stitch_truncates_windows_past_the_end_and_honours_valid():
     np.testing.assert_array_equal(out[:, 0], [0, 1, 2, 3, 4, 6, 8, 9])
 
 
+def test_stitch_with_nothing_to_stitch():
+    empty = stitch(0, np.array([0]), np.ones((1, 4, 2)))
+    assert empty.shape == (0, 2) and empty.dtype == np.float32
+    none_valid = stitch(5, np.array([0]), np.ones((1, 4, 2)), valid=np.zeros((1, 4), bool))
+    assert none_valid.shape == (5, 2) and np.isnan(none_valid).all()
+    no_window = stitch(3, np.zeros(0, np.int64), np.ones((0, 4, 2, 3)))
+    assert no_window.shape == (3, 2, 3) and np.isnan(no_window).all()
+
+
 def test_window_weights_shapes():
     np.testing.assert_array_equal(window_weights(5, "centre"), [1, 2, 3, 2, 1])
     np.testing.assert_array_equal(window_weights(4, "centre"), [1, 2, 2, 1])
@@ -163,6 +172,12 @@ def test_expand_segments_matches_loop_reference():
         count[s : min(e, n)] += 1
     expected = np.where(count[:, None] > 0, total / np.maximum(count, 1)[:, None], np.nan)
     np.testing.assert_allclose(expand_segments(n, starts, stops, values), expected, atol=1e-6)
+
+
+def test_expand_segments_of_a_video_without_segments_is_all_nan():
+    out = expand_segments(4, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)))
+    assert out.shape == (4, 3) and out.dtype == np.float32 and np.isnan(out).all()
+    assert expand_segments(0, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))).shape == (0, 3)
 
 
 def test_expand_segments_rejects_reversed_segments():
