@@ -36,7 +36,8 @@ def setup_console() -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> dict:
-    from src_visual_dynamic_model.extract import extract, parse_shard
+    from abaw.manifest import parse_shard
+    from src_visual_dynamic_model.extract import extract
 
     cfg = load_cfg(args)
     setup_console()
@@ -50,6 +51,9 @@ def cmd_extract(args: argparse.Namespace) -> dict:
               f"{counts['reused']} reused), "
               f"{counts['crops']} crops encoded, {counts['no_crops']} without crops, "
               f"{counts['unreadable']} unreadable")
+        if counts["errors"]:
+            print(f"  crops that could not be decoded are listed in {counts['errors']}; first: "
+                  + ", ".join(counts["unreadable_crops"]))
     print(f"features: {stage_config.features_dir(cfg)}")
     return result
 
@@ -82,7 +86,8 @@ def trained(args: argparse.Namespace):
 
     cfg = load_cfg(args)
     setup_console()
-    path = resolve_checkpoint(cfg, args.checkpoint)
+    path, which = resolve_checkpoint(cfg, args.checkpoint)
+    print(f"using {which}")
     return cfg, path, load_trained(cfg, path)
 
 
@@ -143,7 +148,8 @@ def common(parser: argparse.ArgumentParser, config_required: bool = True) -> Non
 
 def with_checkpoint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path,
-                        help="checkpoint file or run directory (default: newest run of train.name)")
+                        help="checkpoint file, run directory, or 'best' (the best-scoring complete run of "
+                             "train.name); default: the newest complete run of train.name")
 
 
 def build_parser() -> argparse.ArgumentParser:
