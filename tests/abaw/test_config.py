@@ -5,6 +5,7 @@ import pytest
 
 from abaw.config import DataConfig, config_sha, config_to_toml, load_config, load_section, read_toml
 from abaw.errors import AbawError
+from abaw.smoothing import SmoothingOption
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,24 @@ def test_bad_toml_and_missing_file_are_clear_errors(tmp_path):
         read_toml(write(tmp_path, "[model\n"))
     with pytest.raises(AbawError, match="config file not found"):
         read_toml(tmp_path / "nope.toml")
+
+
+@dataclass(frozen=True)
+class Export:
+    smoothing: SmoothingOption = SmoothingOption()
+
+
+@dataclass(frozen=True)
+class WithExport:
+    export: Export = field(default_factory=Export)
+
+
+@pytest.mark.parametrize("text", ['smoothing = "fit"', 'smoothing = {method = "ema", size = [3, 5]}'])
+def test_a_field_with_several_toml_forms_parses_itself_and_round_trips(tmp_path, text):
+    path = write(tmp_path, f"[export]\n{text}\n")
+    cfg = load_config(WithExport, path)
+    again = write(tmp_path / "again", config_to_toml(cfg))
+    assert load_config(WithExport, again) == cfg
+    assert load_config(WithExport, write(tmp_path / "empty", "")).export.smoothing == SmoothingOption()
+    with pytest.raises(AbawError, match=r"stage.toml: export.smoothing: 'fitt' is not a smoothing"):
+        load_config(WithExport, path, ["export.smoothing=fitt"])
