@@ -14,8 +14,9 @@ scored (`leaderboard.csv`); the outputs use the subset with the best fit score, 
 would make the reported eval score optimistic.
 
 Fitting is exhaustive over a grid for two sources and, for three or more, Dirichlet samples refined by a
-local optimiser. The CCC of any weighting follows from the sources' means and covariances with each other
-and with the labels, so each candidate costs O(sources^2), whatever the number of frames.
+local pattern search on the simplex. The CCC of any weighting follows from the sources' means and
+covariances with each other and with the labels, so each candidate costs O(sources^2), whatever the
+number of frames; only smoothing needs the fused series itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import io
 import itertools
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +297,27 @@ def grid_weights(step: float) -> np.ndarray:
     return np.stack([first, 1.0 - first], axis=1)
 
 
+def refine(moments: Moments, start: np.ndarray, step: float = 0.05, tolerance: float = 1e-4) -> np.ndarray:
+    """Local pattern search on the simplex from `start`: move weight between pairs of sources while the CCC
+    rises, halving the move when none does."""
+    n = len(start)
+    pairs = np.array([(i, j) for i in range(n) for j in range(n) if i != j])
+    weights, best = start.astype(np.float64), moments.ccc(start)[0]
+    while step >= tolerance:
+        moved = np.minimum(step, weights[pairs[:, 0]])  # never below zero
+        candidates = np.repeat(weights[None], len(pairs), axis=0)
+        rows = np.arange(len(pairs))
+        candidates[rows, pairs[:, 0]] -= moved
+        candidates[rows, pairs[:, 1]] += moved
+        scores = moments.ccc(candidates)
+        k = int(np.argmax(scores))
+        if scores[k] > best + 1e-12:
+            weights, best = candidates[k], scores[k]
+        else:
+            step /= 2.0
+    return weights
+
+
 def fit_weights(moments: Moments, step: float, samples: int, rng: np.random.Generator) -> np.ndarray:
     """Simplex weights [S] maximising the CCC of the fused channel."""
     n = len(moments.mean)
@@ -303,15 +326,8 @@ def fit_weights(moments: Moments, step: float, samples: int, rng: np.random.Gene
     if n == 2:
         candidates = grid_weights(step)
         return candidates[int(np.argmax(moments.ccc(candidates)))]
-    from scipy.optimize import minimize
-
     candidates = np.concatenate([np.eye(n), np.full((1, n), 1.0 / n), rng.dirichlet(np.ones(n), samples)])
-    best = candidates[int(np.argmax(moments.ccc(candidates)))]
-    refined = minimize(lambda w: -moments.ccc(w)[0], best, method="SLSQP", bounds=[(0.0, 1.0)] * n,
-                       constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},))
-    weights = np.clip(refined.x, 0.0, 1.0)
-    weights /= weights.sum()
-    return weights if moments.ccc(weights)[0] > moments.ccc(best)[0] else best
+    return refine(moments, candidates[int(np.argmax(moments.ccc(candidates)))])
 
 
 @dataclass
@@ -326,12 +342,16 @@ class Blend:
     def predict(self, values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """float32 [n, 2]: the fused predictions of values [S, n, 2] whose videos are CSR `offsets`."""
         fused = np.einsum("cs,snc->nc", self.weights, values[list(self.subset)].astype(np.float64))
-        if any(m != "none" and s > 1 for m, s in zip(self.methods, self.sizes, strict=True)):
+        if self.smoothed:
             # Imported here: scipy.signal takes a second to import and only smoothing needs it.
             from abaw.smoothing import smooth
 
             fused = smooth(fused, offsets, list(self.methods), list(self.sizes))
         return fused.astype(np.float32)
+
+    @property
+    def smoothed(self) -> bool:
+        return any(m != "none" and s > 1 for m, s in zip(self.methods, self.sizes, strict=True))
 
     def kernels(self) -> list[str]:
         return ["none" if m == "none" or s == 1 else f"{m} {s}" for m, s in zip(self.methods, self.sizes,
@@ -362,18 +382,20 @@ class BlendOptions:
 
 
 @dataclass
-class Fitted:
-    """The sources' predictions and the labels over one part, with the moments of each channel."""
+class PartData:
+    """The sources' predictions [S, n, 2] and the labels [n, 2] over one part; `offsets` are its videos."""
 
-    values: np.ndarray  # [S, n, 2]
-    labels: np.ndarray  # [n, 2]
+    values: np.ndarray
+    labels: np.ndarray
     offsets: np.ndarray
 
     @classmethod
-    def of(cls, values: np.ndarray, index: SplitIndex, part: Part) -> Fitted:
+    def of(cls, values: np.ndarray, index: SplitIndex, part: Part) -> PartData:
         return cls(values[:, part.rows], index.labels[part.rows], part.offsets)
 
+    @cached_property
     def moments(self) -> list[Moments]:
+        """Per channel, the moments over the frames labelled for that channel."""
         out = []
         for c in range(len(VA_CHANNELS)):
             labelled = ~np.isnan(self.labels[:, c])
@@ -381,15 +403,21 @@ class Fitted:
         return out
 
     def score(self, blend: Blend) -> dict[str, float]:
-        from abaw.metrics import va_score
+        """The official score of a blend here: from the moments, or from the series when it smooths."""
+        if blend.smoothed:
+            from abaw.metrics import va_score
 
-        return va_score(blend.predict(self.values, self.offsets), self.labels)
+            return va_score(blend.predict(self.values, self.offsets), self.labels)
+        result = {f"ccc_{name}": float(m.subset(list(blend.subset)).ccc(blend.weights[c])[0])
+                  for c, (name, m) in enumerate(zip(VA_CHANNELS, self.moments, strict=True))}
+        result["score"] = sum(result.values()) / len(VA_CHANNELS)
+        return result
 
 
-def fit_blend(part: Fitted, moments: list[Moments], subset: tuple[int, ...], options: BlendOptions) -> Blend:
+def fit_blend(part: PartData, subset: tuple[int, ...], options: BlendOptions) -> Blend:
     """Weights (and, with `options.smooth`, kernels) of one subset fitted on one part."""
     weights = np.stack([fit_weights(m.subset(list(subset)), options.grid_step, options.samples,
-                                    np.random.default_rng(options.seed)) for m in moments])
+                                    np.random.default_rng(options.seed)) for m in part.moments])
     blend = Blend(subset, weights)
     if options.smooth:
         from abaw.smoothing import fit_smoothing
@@ -457,12 +485,11 @@ def run_blend(data: DataConfig, sources: list[Source], options: BlendOptions, ou
     else:
         fit_part, eval_part = whole_fit, part_of(eval_index, np.arange(len(eval_index.videos)))
         protocol = f"fit on {options.fit}, scored on {options.eval}"
-    on_fit = Fitted.of(values[options.fit], fit_index, fit_part)
-    on_eval = Fitted.of(values[options.eval], eval_index, eval_part)
-    moments = on_fit.moments()
+    on_fit = PartData.of(values[options.fit], fit_index, fit_part)
+    on_eval = PartData.of(values[options.eval], eval_index, eval_part)
     rows, blends = [], []
     for subset in tqdm(all_subsets(len(sources)), desc="blend", unit="subset", leave=False, disable=None):
-        blend = fit_blend(on_fit, moments, subset, options)
+        blend = fit_blend(on_fit, subset, options)
         rows.append(_row(names, blend, on_fit.score(blend), on_eval.score(blend), options.smooth))
         blends.append(blend)
     board = pd.DataFrame(rows)
@@ -470,8 +497,7 @@ def run_blend(data: DataConfig, sources: list[Source], options: BlendOptions, ou
     board.insert(2, "chosen", np.arange(len(board)) == best)
     final = blends[best]
     if fit_part is not whole_fit:
-        whole = Fitted.of(values[options.fit], fit_index, whole_fit)
-        final = fit_blend(whole, whole.moments(), final.subset, options)
+        final = fit_blend(PartData.of(values[options.fit], fit_index, whole_fit), final.subset, options)
 
     fused = {split: final.predict(values[split], refs[split].index.offsets) for split in splits}
     tables = {}

@@ -34,7 +34,8 @@ DEFAULT_SIZES = (3, 5, 7, 9, 11, 15, 21, 31, 45, 61, 91)
 
 
 def _filter(a: np.ndarray, method: str, size: int) -> np.ndarray:
-    """The linear filter of `method` applied to a 1-D float64 array, zero outside it."""
+    """The linear filter of `method` along the last axis of a float64 array (the default axis of each
+    scipy filter), zero outside it."""
     if method == "moving_average":
         return uniform_filter1d(a, size, mode="constant", cval=0.0)
     if method == "gaussian":
@@ -43,18 +44,64 @@ def _filter(a: np.ndarray, method: str, size: int) -> np.ndarray:
     # an EMA run forwards then backwards converges to, without depending on which pass runs first.
     decay = 1.0 - 2.0 / (size + 1.0)
     forward = lfilter([1.0], [1.0, -decay], a)
-    backward = lfilter([1.0], [1.0, -decay], a[::-1])[::-1]
+    backward = lfilter([1.0], [1.0, -decay], a[..., ::-1])[..., ::-1]
     return forward + backward - a
 
 
-def _smooth_1d(x: np.ndarray, method: str, size: int) -> np.ndarray:
+def _smooth_rows(x: np.ndarray, method: str, size: int) -> np.ndarray:
+    """Each row of x [V, L] smoothed on its own; NaN cells (gaps and padding) carry weight 0."""
     valid = ~np.isnan(x)
-    if method == "none" or size == 1 or not valid.any():
+    if method == "none" or size == 1:
         return x.copy()
     summed = _filter(np.where(valid, x, 0.0), method, size)
     weight = _filter(valid.astype(np.float64), method, size)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(valid, summed / weight, np.nan)
+
+
+class _Blocks:
+    """Videos as rows of NaN-padded matrices, so that one filter call smooths many videos at once.
+
+    Videos are sorted by length and cut into groups whose longest video is at most twice the shortest,
+    so padding at most doubles the work, whatever the spread of lengths.
+    """
+
+    def __init__(self, offsets: np.ndarray) -> None:
+        lengths = np.diff(offsets)
+        video = np.repeat(np.arange(len(lengths)), lengths)
+        self.position = np.arange(int(offsets[-1])) - offsets[:-1][video]
+        order = np.argsort(lengths, kind="stable")
+        order = order[lengths[order] > 0]
+        group_of_video = np.full(len(lengths), -1)
+        self.slot = np.zeros(len(lengths), np.int64)
+        self.shapes: list[tuple[int, int]] = []
+        start = 0
+        while start < len(order):
+            stop = int(np.searchsorted(lengths[order], 2 * lengths[order[start]], side="right"))
+            members = order[start:stop]
+            group_of_video[members] = len(self.shapes)
+            self.slot[members] = np.arange(len(members))
+            self.shapes.append((len(members), int(lengths[members].max())))
+            start = stop
+        group = group_of_video[video]
+        self.rows = [np.flatnonzero(group == g) for g in range(len(self.shapes))]
+        self.cells = [(self.slot[video[r]], self.position[r]) for r in self.rows]
+
+    def split(self, x: np.ndarray) -> list[np.ndarray]:
+        """x [N] as one NaN-padded matrix per group."""
+        blocks = []
+        for shape, rows, cells in zip(self.shapes, self.rows, self.cells, strict=True):
+            block = np.full(shape, np.nan)
+            block[cells] = x[rows]
+            blocks.append(block)
+        return blocks
+
+    def join(self, blocks: list[np.ndarray], n: int) -> np.ndarray:
+        """The inverse of `split`: float64 [n]."""
+        out = np.empty(n)
+        for block, rows, cells in zip(blocks, self.rows, self.cells, strict=True):
+            out[rows] = block[cells]
+        return out
 
 
 def _per_channel(option, channels: int, what: str) -> list:
@@ -103,10 +150,12 @@ def smooth(
         if int(s) != s or s < 1:
             raise AbawError(f"smooth: size must be a whole number of frames >= 1, got {s}")
     data = values.astype(np.float64)
-    out = np.empty_like(data)
-    for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
-        for c, (m, s) in enumerate(zip(methods, sizes, strict=True)):
-            out[lo:hi, c] = _smooth_1d(data[lo:hi, c], m, int(s))
+    out = data.copy()
+    blocks = _Blocks(offsets)
+    for c, (m, s) in enumerate(zip(methods, sizes, strict=True)):
+        if m != "none" and s > 1:
+            smoothed = [_smooth_rows(block, m, int(s)) for block in blocks.split(data[:, c])]
+            out[:, c] = blocks.join(smoothed, len(data))
     return out.astype(np.result_type(values.dtype, np.float32))
 
 
@@ -135,6 +184,10 @@ def fit_smoothing(
         names = VA_CHANNELS if channels == 2 else tuple(str(c) for c in range(channels))
     if len(names) != channels:
         raise AbawError(f"fit_smoothing: {len(names)} names for {channels} channels")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise AbawError(f"fit_smoothing: unknown method {unknown[0]!r}; use one of {', '.join(METHODS)}")
+    blocks = _Blocks(_check_offsets(offsets, len(pred)))
     result = {}
     for c, name in enumerate(names):
         labelled = ~np.isnan(label[:, c])
@@ -148,10 +201,11 @@ def fit_smoothing(
             )
         before = ccc(pred[labelled, c], label[labelled, c])
         best = {"method": "none", "size": 1, "ccc_before": before, "ccc_after": before}
+        split = blocks.split(pred[:, c].astype(np.float64))
         for method in methods:
             for size in sizes:
-                smoothed = smooth(pred[:, c : c + 1], offsets, method, int(size))[labelled, 0]
-                score = ccc(smoothed, label[labelled, c])
+                smoothed = blocks.join([_smooth_rows(block, method, int(size)) for block in split], len(pred))
+                score = ccc(smoothed[labelled], label[labelled, c])
                 if score > best["ccc_after"]:
                     best.update(method=method, size=int(size), ccc_after=score)
         result[name] = best

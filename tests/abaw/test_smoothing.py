@@ -180,3 +180,16 @@ def test_fixed_and_none_plans():
     none = plan_smoothing(SmoothingOption())
     assert not none.active and none.scores == {}
     np.testing.assert_array_equal(none.apply(val.pred, val.offsets), val.pred)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_videos_of_very_different_lengths_smooth_as_if_alone(method):
+    rng = np.random.default_rng(3)
+    lengths = [1, 0, 2, 400, 7, 33, 150, 3]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = rng.normal(size=(offsets[-1], 2))
+    values[rng.random(offsets[-1]) < 0.1, 0] = np.nan
+    together = smooth(values, offsets, method, [15, 5])
+    for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
+        alone = smooth(values[lo:hi], np.array([0, hi - lo]), method, [15, 5])
+        np.testing.assert_allclose(together[lo:hi], alone, rtol=1e-12, atol=1e-12)
