@@ -104,6 +104,33 @@ class _Blocks:
         return out
 
 
+class _BlockScorer:
+    """The CCC of block-shaped predictions against one channel's labels, without gathering rows back.
+
+    With labels centred over the labelled frames, cov = sum(x * y_centred) / n, so each candidate costs
+    three sums over its blocks."""
+
+    def __init__(self, blocks: _Blocks, label: np.ndarray) -> None:
+        labelled = ~np.isnan(label)
+        self.n = int(labelled.sum())
+        self.mean = float(label[labelled].mean())
+        centred = np.where(labelled, label - self.mean, 0.0)
+        self.var = float(centred @ centred) / self.n
+        self.masks = [np.nan_to_num(b) > 0 for b in blocks.split(labelled.astype(np.float64))]
+        self.centred = [np.nan_to_num(b) for b in blocks.split(centred)]
+
+    def ccc(self, blocks: list[np.ndarray]) -> float:
+        total = squares = cross = 0.0
+        for block, mask, centred in zip(blocks, self.masks, self.centred, strict=True):
+            x = np.where(mask, block, 0.0)
+            total += float(x.sum())
+            squares += float(np.vdot(x, x))
+            cross += float(np.vdot(x, centred))
+        mean = total / self.n
+        denominator = squares / self.n - mean**2 + self.var + (mean - self.mean) ** 2
+        return 0.0 if denominator <= 0.0 else 2.0 * (cross / self.n) / denominator
+
+
 def _per_channel(option, channels: int, what: str) -> list:
     if isinstance(option, str) or np.ndim(option) == 0:
         return [option] * channels
@@ -202,10 +229,10 @@ def fit_smoothing(
         before = ccc(pred[labelled, c], label[labelled, c])
         best = {"method": "none", "size": 1, "ccc_before": before, "ccc_after": before}
         split = blocks.split(pred[:, c].astype(np.float64))
+        scorer = _BlockScorer(blocks, label[:, c].astype(np.float64))
         for method in methods:
             for size in sizes:
-                smoothed = blocks.join([_smooth_rows(block, method, int(size)) for block in split], len(pred))
-                score = ccc(smoothed[labelled], label[labelled, c])
+                score = scorer.ccc([_smooth_rows(block, method, int(size)) for block in split])
                 if score > best["ccc_after"]:
                     best.update(method=method, size=int(size), ccc_after=score)
         result[name] = best

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from abaw.errors import AbawError
-from abaw.metrics import va_score
+from abaw.metrics import ccc, va_score
 from abaw.smoothing import Labelled, SmoothingOption, fit_smoothing, plan_smoothing, smooth
 
 METHODS = ["moving_average", "gaussian", "ema"]
@@ -96,6 +96,8 @@ def test_fit_picks_a_larger_kernel_for_noisier_predictions():
     assert fit["arousal"]["ccc_after"] > fit["arousal"]["ccc_before"] + 0.1
     smoothed = smooth(pred, offsets, [c["method"] for c in fit.values()], [c["size"] for c in fit.values()])
     keep = ~np.isnan(label[:, 1])
+    for c, choice in enumerate(fit.values()):
+        assert choice["ccc_after"] == pytest.approx(ccc(smoothed[keep, c], label[keep, c]), abs=1e-9)
     corr = np.corrcoef(smoothed[keep, 1], label[keep, 1])[0, 1]
     assert corr > np.corrcoef(pred[keep, 1], label[keep, 1])[0, 1]
 
