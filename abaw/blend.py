@@ -272,7 +272,9 @@ class Moments:
         mean, label_mean = x.mean(axis=1), y.mean()
         x = x - mean[:, None]
         y = y - label_mean
-        return cls(mean, x @ x.T / y.size, x @ y / y.size, float(label_mean), float(y @ y / y.size))
+        n = y.size
+        cross, with_label = np.einsum("sn,tn->st", x, x) / n, np.einsum("sn,n->s", x, y) / n
+        return cls(mean, cross, with_label, float(label_mean), float(np.einsum("n,n->", y, y)) / n)
 
     def subset(self, chosen: list[int]) -> Moments:
         return Moments(self.mean[chosen], self.cross[np.ix_(chosen, chosen)], self.with_label[chosen],
