@@ -1,7 +1,6 @@
 import numpy as np
 
 from abaw.affwild import index_split, read_annotation
-from abaw.smoothing import smooth
 from abaw.submission import validate_submission
 from abaw.tables import read_table
 from src_visual_dynamic_model.export import export
@@ -39,24 +38,3 @@ def test_export_float16_embeddings_and_chosen_splits(trained_mini, tmp_path):
     assert read_table(tmp_path / "val.npz").columns["embedding"].dtype == np.float16
     assert "submission" not in result and not (tmp_path / "train.npz").exists()
 
-
-def test_export_smoothing_fitted_on_val(trained_mini, tmp_path):
-    path, cfg, best = trained_mini
-    from src_visual_dynamic_model import config as stage_config
-
-    model = load_trained(cfg, best)
-    raw = export(cfg, model, best, tmp_path / "raw")
-    fitted_cfg = stage_config.load(path, ['export.smoothing="fit"'])
-    result = export(fitted_cfg, model, best, tmp_path / "fit")
-    choice = result["smoothing"]
-    assert choice["origin"] == "fitted on val" and len(choice["train_methods"]) == 2
-    for split in ("train", "val", "test"):
-        before = read_table(tmp_path / "raw" / f"{split}.npz")
-        after = read_table(tmp_path / "fit" / f"{split}.npz")
-        expected = smooth(before.columns["prediction"], before.offsets, choice["methods"], choice["sizes"])
-        np.testing.assert_allclose(after.columns["prediction"], expected, atol=1e-6)
-        assert after.meta["smoothing"] == choice
-    assert choice["scores"]["raw predictions"] == raw["val_score"]
-    assert result["val_score"] == choice["scores"]["fitted on val (optimistic)"] >= raw["val_score"]
-    assert "optimistic" in (tmp_path / "fit" / "smoothing.md").read_text()
-    assert validate_submission(cfg.data.test_template, tmp_path / "fit" / "submission.txt") == []
