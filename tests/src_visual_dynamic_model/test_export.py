@@ -37,4 +37,3 @@ def test_export_float16_embeddings_and_chosen_splits(trained_mini, tmp_path):
     result = export(cfg, load_trained(cfg, best), best, tmp_path)
     assert read_table(tmp_path / "val.npz").columns["embedding"].dtype == np.float16
     assert "submission" not in result and not (tmp_path / "train.npz").exists()
-
