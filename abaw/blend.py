@@ -90,7 +90,13 @@ def parse_sources(specs: list[str]) -> list[Source]:
                 if candidate is not None:
                     source.paths.setdefault(candidate_split, candidate)
         elif path.suffix == ".npz" and path.is_file():
-            source.paths.setdefault(str(_table_meta(path).get("split")), path)
+            split = _table_meta(path).get("split")
+            if split not in SPLITS:
+                raise AbawError(f"--source {spec!r}: {path} names no split in its meta ({split!r}); "
+                                f"give {name}:SPLIT={path}")
+            source.paths.setdefault(split, path)
+        elif not path.exists():
+            raise AbawError(f"--source {spec!r}: {path} not found")
         else:
             raise AbawError(f"--source {spec!r}: {path} is not a folder; give a folder holding <split>.npz "
                             "tables (or predictions/<split>/ TXT folders), or NAME:SPLIT=FILE for one split")
@@ -461,15 +467,54 @@ def _weights(names: list[str], blend: Blend) -> dict[str, dict[str, float]]:
             for c, channel in enumerate(VA_CHANNELS)}
 
 
+def leaderboard(on_fit: PartData, on_eval: PartData, names: list[str],
+                options: BlendOptions) -> tuple[pd.DataFrame, list[Blend]]:
+    """Every subset fitted on `on_fit` and scored on both parts; the `chosen` row has the best fit score
+    (the first, so the fewest sources, on a tie), so that choosing never looks at the eval frames."""
+    from tqdm import tqdm
+
+    rows, blends = [], []
+    for subset in tqdm(all_subsets(len(names)), desc="blend", unit="subset", leave=False, disable=None):
+        blend = fit_blend(on_fit, subset, options)
+        rows.append(_row(names, blend, on_fit.score(blend), on_eval.score(blend), options.smooth))
+        blends.append(blend)
+    board = pd.DataFrame(rows)
+    board.insert(2, "chosen", np.arange(len(board)) == int(np.argmax(board["fit_score"].to_numpy())))
+    return board, blends
+
+
+def write_fused(out: Path, ref: Reference, values: np.ndarray, blend: Blend, sources: list[Source]) -> Path:
+    """`<out>/<split>.npz`: the fused predictions on every reference frame, with the labels."""
+    names = [s.name for s in sources]
+    meta = make_meta("frames", ref.split, "blend", PRODUCER,
+                     sources={s.name: str(s.paths[ref.split]) for s in sources},
+                     weights=_weights(names, blend), smoothing=blend.kernels())
+    index = ref.index
+    table = frames_table(index.videos, index.offsets, frame=index.frames,
+                         prediction=blend.predict(values, index.offsets), label=index.labels, meta=meta)
+    return write_table(out / f"{ref.split}.npz", table)
+
+
+def write_checked_submission(path: Path, template_path: Path, template: Template, ref: Reference,
+                             fused: np.ndarray) -> Path:
+    """The flat submission of the fused test rows, validated; a problem is an error, never a bad file."""
+    from abaw.submission import validate_submission, write_submission
+
+    in_template_order = np.empty_like(fused)
+    in_template_order[ref.template_rows] = fused
+    write_submission(path, template, in_template_order)
+    problems = validate_submission(template_path, path)
+    if problems:
+        raise AbawError(f"{path}: the written submission is not valid: {'; '.join(problems[:5])}")
+    return path
+
+
 def run_blend(data: DataConfig, sources: list[Source], options: BlendOptions, out: Path) -> dict[str, Any]:
     """Fit, score and write: `leaderboard.csv`, `blend.json`, fused `<split>.npz` tables, `submission.txt`.
 
-    Every input is read and checked before the first file is written.
+    Every input is read and checked before the first file is written. Returns what `blend.json` holds
+    plus `board`, the leaderboard as a DataFrame (one row per subset, in subset order).
     """
-    from tqdm import tqdm
-
-    from abaw.submission import validate_submission, write_submission
-
     options.check()
     if not sources:
         raise AbawError("blend: give at least one --source")
@@ -487,40 +532,20 @@ def run_blend(data: DataConfig, sources: list[Source], options: BlendOptions, ou
     else:
         fit_part, eval_part = whole_fit, part_of(eval_index, np.arange(len(eval_index.videos)))
         protocol = f"fit on {options.fit}, scored on {options.eval}"
-    on_fit = PartData.of(values[options.fit], fit_index, fit_part)
-    on_eval = PartData.of(values[options.eval], eval_index, eval_part)
-    rows, blends = [], []
-    for subset in tqdm(all_subsets(len(sources)), desc="blend", unit="subset", leave=False, disable=None):
-        blend = fit_blend(on_fit, subset, options)
-        rows.append(_row(names, blend, on_fit.score(blend), on_eval.score(blend), options.smooth))
-        blends.append(blend)
-    board = pd.DataFrame(rows)
-    best = int(np.argmax(board["fit_score"].to_numpy()))  # chosen on fit frames only; ties keep fewer sources
-    board.insert(2, "chosen", np.arange(len(board)) == best)
+    board, blends = leaderboard(PartData.of(values[options.fit], fit_index, fit_part),
+                                PartData.of(values[options.eval], eval_index, eval_part), names, options)
+    best = int(np.flatnonzero(board["chosen"])[0])
     final = blends[best]
     if fit_part is not whole_fit:
         final = fit_blend(PartData.of(values[options.fit], fit_index, whole_fit), final.subset, options)
 
-    fused = {split: final.predict(values[split], refs[split].index.offsets) for split in splits}
-    tables = {}
-    for split in splits:
-        index = refs[split].index
-        meta = make_meta("frames", split, "blend", PRODUCER,
-                         sources={s.name: str(s.paths[split]) for s in sources},
-                         weights=_weights(names, final), smoothing=final.kernels())
-        table = frames_table(index.videos, index.offsets, frame=index.frames, prediction=fused[split],
-                             label=index.labels, meta=meta)
-        tables[split] = str(write_table(out / f"{split}.npz", table))
-    in_template_order = np.empty_like(fused["test"])
-    in_template_order[refs["test"].template_rows] = fused["test"]
-    submission = write_submission(out / SUBMISSION, template, in_template_order)
-    problems = validate_submission(data.test_template, submission)
-    if problems:
-        raise AbawError(f"{submission}: the written submission is not valid: {'; '.join(problems[:5])}")
+    tables = {split: str(write_fused(out, refs[split], values[split], final, sources)) for split in splits}
+    submission = write_checked_submission(out / SUBMISSION, data.test_template, template, refs["test"],
+                                          final.predict(values["test"], refs["test"].index.offsets))
     buffer = io.StringIO()
     board.sort_values("eval_score", ascending=False, kind="stable").to_csv(buffer, index=False,
                                                                           float_format="%.6f")
-    leaderboard = write_text(out / LEADERBOARD, buffer.getvalue())
+    board_path = write_text(out / LEADERBOARD, buffer.getvalue())
     chosen = board.iloc[best]
     result: dict[str, Any] = {
         "out": str(out),
@@ -539,7 +564,7 @@ def run_blend(data: DataConfig, sources: list[Source], options: BlendOptions, ou
         "weights": _weights(names, final),
         "smoothing": dict(zip(VA_CHANNELS, final.kernels(), strict=True)),
         "refitted_on": f"all of {options.fit}",
-        "leaderboard": str(leaderboard),
+        "leaderboard": str(board_path),
         "tables": tables,
         "submission": str(submission),
     }
@@ -555,7 +580,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data = load_section(DataConfig, args.config, "data")
     options = BlendOptions(fit=args.fit, eval=args.eval, seed=args.seed, grid_step=args.grid_step,
                            samples=args.samples, smooth=args.smooth == "fit")
-    options.check()
     sources = parse_sources(args.source)
     out = args.out or data.output_root / "blend"
     result = run_blend(data, sources, options, out)
