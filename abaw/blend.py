@@ -467,6 +467,19 @@ def _weights(names: list[str], blend: Blend) -> dict[str, dict[str, float]]:
             for c, channel in enumerate(VA_CHANNELS)}
 
 
+def fit_and_eval_parts(fit_index: SplitIndex, eval_index: SplitIndex,
+                       options: BlendOptions) -> tuple[Part, Part, str]:
+    """(fit part, eval part, the protocol in words): two splits whole, or one split's videos halved."""
+    if options.fit == options.eval:
+        fit_part, eval_part = halves(fit_index, options.seed)
+        words = (f"{options.fit} videos shuffled (seed {options.seed}) and halved: fit on "
+                 f"{len(fit_part.videos)}, scored on the other {len(eval_part.videos)}")
+        return fit_part, eval_part, words
+    whole = part_of(fit_index, np.arange(len(fit_index.videos)))
+    return (whole, part_of(eval_index, np.arange(len(eval_index.videos))),
+            f"fit on {options.fit}, scored on {options.eval}")
+
+
 def leaderboard(on_fit: PartData, on_eval: PartData, names: list[str],
                 options: BlendOptions) -> tuple[pd.DataFrame, list[Blend]]:
     """Every subset fitted on `on_fit` and scored on both parts; the `chosen` row has the best fit score
@@ -525,18 +538,12 @@ def run_blend(data: DataConfig, sources: list[Source], options: BlendOptions, ou
     values = {split: align_sources(sources, refs[split]) for split in splits}
     fit_index, eval_index = refs[options.fit].index, refs[options.eval].index
     whole_fit = part_of(fit_index, np.arange(len(fit_index.videos)))
-    if options.fit == options.eval:
-        fit_part, eval_part = halves(fit_index, options.seed)
-        protocol = (f"{options.fit} videos shuffled (seed {options.seed}) and halved: fit on "
-                    f"{len(fit_part.videos)}, scored on the other {len(eval_part.videos)}")
-    else:
-        fit_part, eval_part = whole_fit, part_of(eval_index, np.arange(len(eval_index.videos)))
-        protocol = f"fit on {options.fit}, scored on {options.eval}"
+    fit_part, eval_part, protocol = fit_and_eval_parts(fit_index, eval_index, options)
     board, blends = leaderboard(PartData.of(values[options.fit], fit_index, fit_part),
                                 PartData.of(values[options.eval], eval_index, eval_part), names, options)
     best = int(np.flatnonzero(board["chosen"])[0])
     final = blends[best]
-    if fit_part is not whole_fit:
+    if options.fit == options.eval:  # fitted on half the split: refit on all of it
         final = fit_blend(PartData.of(values[options.fit], fit_index, whole_fit), final.subset, options)
 
     tables = {split: str(write_fused(out, refs[split], values[split], final, sources)) for split in splits}
