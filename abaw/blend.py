@@ -40,6 +40,7 @@ from abaw.errors import AbawError
 from abaw.evaluate import Predictions, align_predictions, read_predictions
 from abaw.grouped import positions_in
 from abaw.metrics import VA_CHANNELS
+from abaw.smoothing import fit_smoothing, smooth
 from abaw.tables import frames_table, make_meta, write_table
 
 LABELLED = ("train", "val")
@@ -351,9 +352,6 @@ class Blend:
         """float32 [n, 2]: the fused predictions of values [S, n, 2] whose videos are CSR `offsets`."""
         fused = np.einsum("cs,snc->nc", self.weights, values[list(self.subset)].astype(np.float64))
         if self.smoothed:
-            # Imported here: scipy.signal takes a second to import and only smoothing needs it.
-            from abaw.smoothing import smooth
-
             fused = smooth(fused, offsets, list(self.methods), list(self.sizes))
         return fused.astype(np.float32)
 
@@ -428,8 +426,6 @@ def fit_blend(part: PartData, subset: tuple[int, ...], options: BlendOptions) ->
                                     np.random.default_rng(options.seed)) for m in part.moments])
     blend = Blend(subset, weights)
     if options.smooth:
-        from abaw.smoothing import fit_smoothing
-
         choice = fit_smoothing(blend.predict(part.values, part.offsets), part.labels, part.offsets)
         blend = Blend(subset, weights, tuple(c["method"] for c in choice.values()),
                       tuple(c["size"] for c in choice.values()))

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, uniform_filter1d
-from scipy.signal import lfilter
 
 from abaw.errors import AbawError
 from abaw.metrics import VA_CHANNELS, ccc
@@ -36,6 +34,10 @@ DEFAULT_SIZES = (3, 5, 7, 9, 11, 15, 21, 31, 45, 61, 91)
 def _filter(a: np.ndarray, method: str, size: int) -> np.ndarray:
     """The linear filter of `method` along the last axis of a float64 array (the default axis of each
     scipy filter), zero outside it."""
+    # Imported here: scipy.signal takes a second to import, and configs load this module for its option.
+    from scipy.ndimage import gaussian_filter1d, uniform_filter1d
+    from scipy.signal import lfilter
+
     if method == "moving_average":
         return uniform_filter1d(a, size, mode="constant", cval=0.0)
     if method == "gaussian":
@@ -115,7 +117,7 @@ class _BlockScorer:
         self.n = int(labelled.sum())
         self.mean = float(label[labelled].mean())
         centred = np.where(labelled, label - self.mean, 0.0)
-        self.var = float(centred @ centred) / self.n
+        self.var = float(np.einsum("n,n->", centred, centred)) / self.n
         self.masks = [np.nan_to_num(b) > 0 for b in blocks.split(labelled.astype(np.float64))]
         self.centred = [np.nan_to_num(b) for b in blocks.split(centred)]
 
