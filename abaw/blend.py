@@ -39,7 +39,7 @@ from abaw.config import DataConfig, load_section
 from abaw.errors import AbawError
 from abaw.evaluate import Predictions, align_predictions, read_predictions
 from abaw.grouped import positions_in
-from abaw.metrics import VA_CHANNELS
+from abaw.metrics import VA_CHANNELS, va_score
 from abaw.smoothing import fit_smoothing, smooth
 from abaw.tables import frames_table, make_meta, write_table
 
@@ -411,8 +411,6 @@ class PartData:
     def score(self, blend: Blend) -> dict[str, float]:
         """The official score of a blend here: from the moments, or from the series when it smooths."""
         if blend.smoothed:
-            from abaw.metrics import va_score
-
             return va_score(blend.predict(self.values, self.offsets), self.labels)
         result = {f"ccc_{name}": float(m.subset(list(blend.subset)).ccc(blend.weights[c])[0])
                   for c, (name, m) in enumerate(zip(VA_CHANNELS, self.moments, strict=True))}

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from abaw.errors import AbawError
-from abaw.metrics import VA_CHANNELS, ccc
+from abaw.metrics import VA_CHANNELS, ccc, va_score
 
 METHODS = ("none", "moving_average", "gaussian", "ema")
 DEFAULT_SIZES = (3, 5, 7, 9, 11, 15, 21, 31, 45, 61, 91)
@@ -380,8 +380,6 @@ def plan_smoothing(option: SmoothingOption, val: Labelled | None = None,
 
     `val` and `train` may be left out for "none" (nothing is computed).
     """
-    from abaw.metrics import va_score
-
     none = ("none",) * len(VA_CHANNELS), (1,) * len(VA_CHANNELS)
     if option.mode == "none":
         return SmoothingPlan(*none, origin="none")
