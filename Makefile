@@ -44,6 +44,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/protocol.py
 	$(PY) bench/visual_loader.py
+	$(PY) bench/blend.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

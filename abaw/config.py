@@ -158,6 +158,8 @@ def convert(hint: Any, value: Any, base: Path, where: str, key: str) -> Any:
             if type(None) in typing.get_args(hint):
                 return None
         return convert(options[0], value, base, where, key)
+    if hasattr(hint, "from_toml"):  # a value with several TOML forms parses itself
+        return hint.from_toml(value, label)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, base, where, key)
     if hint is Path:
@@ -196,7 +198,9 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         value = getattr(cfg, f.name)
         if value is None:
             continue
-        if dataclasses.is_dataclass(value):
+        if hasattr(value, "to_toml"):
+            out[f.name] = value.to_toml()
+        elif dataclasses.is_dataclass(value):
             out[f.name] = to_dict(value)
         elif isinstance(value, Path):
             out[f.name] = str(value)

@@ -60,7 +60,7 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         table = read_table(path, kind="frames")
         return Predictions("frames table", table.videos, table.video_of_row(), table.columns["frame"],
                            table.columns["prediction"])
-    keys, values = read_submission(path)
+    keys, values = read_submission(path, text_keys=False)
     values[values == NO_LABEL] = np.nan  # -5 means "no value" here as in the TXT files
     try:
         videos, video_idx, frames = parse_frame_keys(keys)

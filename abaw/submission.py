@@ -340,8 +340,9 @@ def _read_rows(path: str | os.PathLike) -> tuple[str | None, _Rows]:
     return header, _Rows(buf, line, starts, stops, key_stop, n_commas + (stops > starts), values, parsed)
 
 
-def read_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(keys unicode [N], values float64 [N, 2]) of a flat `image_location,valence,arousal` file.
+def read_submission(path: str | os.PathLike, text_keys: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(keys unicode [N], values float64 [N, 2]) of a flat `image_location,valence,arousal` file; with
+    `text_keys=False` the keys stay UTF-8 bytes, which `parse_frame_keys` reads without a conversion.
 
     The header is optional; NaN and inf are kept (a reader decides what they mean). A row without
     three fields or with a value that is not a number is an AbawError naming its line.
@@ -364,7 +365,8 @@ def read_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise AbawError(f"{path}:{rows.line[row]}: image_location is {lengths[row]} bytes long; "
                         "expected <video>/<NNNNN>.jpg")
     width = int(lengths.max()) if lengths.size else 0
-    return _as_text(rows.keys(width)), rows.values
+    keys = rows.keys(width)
+    return (_as_text(keys) if text_keys else keys), rows.values
 
 
 # ---------------------------------------------------------------------------------------------- validation

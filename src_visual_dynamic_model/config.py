@@ -8,6 +8,7 @@ from typing import Literal
 
 from abaw.config import DataConfig, config_sha, load_config
 from abaw.errors import AbawError
+from abaw.smoothing import SmoothingOption
 from abaw.training import TrainConfig as LoopConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -81,6 +82,7 @@ class ExportConfig:
     splits: tuple[str, ...] = ("train", "val", "test")
     embedding_dtype: Literal["float32", "float16"] = "float32"
     out: Path | None = None
+    smoothing: SmoothingOption = SmoothingOption()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,6 +108,8 @@ def cmd_export(args: argparse.Namespace) -> dict:
         print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}{score}")
     if "submission" in result:
         print(f"test submission (validated): {result['submission']}")
+    for line in result["smoothing_report"]:
+        print(line.removeprefix("- "))
     return result
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from abaw.config import DataConfig, config_sha, config_to_toml, load_config, load_section, read_toml
 from abaw.errors import AbawError
+from abaw.smoothing import SmoothingOption
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,24 @@ def test_section_overrides_only_take_that_section(tmp_path, monkeypatch):
     assert load_section(DataConfig, path, "data", ["data.videos=v"]).videos == tmp_path / "v"
     with pytest.raises(AbawError, match=r"unknown key model in the config's top level; valid keys: data"):
         load_section(DataConfig, path, "data", ["model.hidden=3"])
+
+
+@dataclass(frozen=True)
+class Export:
+    smoothing: SmoothingOption = SmoothingOption()
+
+
+@dataclass(frozen=True)
+class WithExport:
+    export: Export = field(default_factory=Export)
+
+
+@pytest.mark.parametrize("text", ['smoothing = "fit"', 'smoothing = {method = "ema", size = [3, 5]}'])
+def test_a_field_with_several_toml_forms_parses_itself_and_round_trips(tmp_path, text):
+    path = write(tmp_path, f"[export]\n{text}\n")
+    cfg = load_config(WithExport, path)
+    again = write(tmp_path / "again", config_to_toml(cfg))
+    assert load_config(WithExport, again) == cfg
+    assert load_config(WithExport, write(tmp_path / "empty", "")).export.smoothing == SmoothingOption()
+    with pytest.raises(AbawError, match=r"stage.toml: export.smoothing: 'fitt' is not a smoothing"):
+        load_config(WithExport, path, ["export.smoothing=fitt"])

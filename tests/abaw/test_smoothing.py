@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from abaw.errors import AbawError
-from abaw.smoothing import fit_smoothing, smooth
+from abaw.metrics import ccc, va_score
+from abaw.smoothing import Labelled, SmoothingOption, fit_smoothing, plan_smoothing, smooth
 
 METHODS = ["moving_average", "gaussian", "ema"]
 
@@ -108,6 +109,8 @@ def test_fit_picks_a_larger_kernel_for_noisier_predictions():
     assert fit["arousal"]["ccc_after"] > fit["arousal"]["ccc_before"] + 0.1
     smoothed = smooth(pred, offsets, [c["method"] for c in fit.values()], [c["size"] for c in fit.values()])
     keep = ~np.isnan(label[:, 1])
+    for c, choice in enumerate(fit.values()):
+        assert choice["ccc_after"] == pytest.approx(ccc(smoothed[keep, c], label[keep, c]), abs=1e-9)
     corr = np.corrcoef(smoothed[keep, 1], label[keep, 1])[0, 1]
     assert corr > np.corrcoef(pred[keep, 1], label[keep, 1])[0, 1]
 
@@ -125,3 +128,83 @@ def test_fit_refuses_missing_predictions_on_labelled_frames():
     pred[4, 0] = np.nan
     with pytest.raises(AbawError, match=r"1 labelled frames have a NaN/inf valence prediction"):
         fit_smoothing(pred, label, np.array([0, 10]))
+
+
+# ------------------------------------------------------------------------------------------ export option
+
+
+def _noisy_split(seed: int, videos: int = 6, length: int = 200, noise: float = 0.5) -> Labelled:
+    """Smooth labels plus white noise: a split whose predictions gain from smoothing."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / 25.0
+    label = np.concatenate([np.stack([np.sin(t + v), np.cos(0.5 * t + v)], axis=1) * 0.6
+                            for v in range(videos)])
+    pred = label + rng.normal(0, noise, label.shape)
+    label[::7] = np.nan  # unlabelled frames are still smoothed over
+    return Labelled(pred.astype(np.float32), label.astype(np.float32), np.arange(videos + 1) * length)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("none", SmoothingOption()),
+    ("fit", SmoothingOption(mode="fit")),
+    ({"method": "gaussian", "size": [9, 11]}, SmoothingOption("fixed", ("gaussian", "gaussian"), (9, 11))),
+    ({"method": ["ema", "moving_average"], "size": 5},
+     SmoothingOption("fixed", ("ema", "moving_average"), (5, 5))),
+])
+def test_option_forms_parse_and_write_back(value, expected):
+    option = SmoothingOption.from_toml(value, "cfg.toml: export.smoothing")
+    assert option == expected
+    assert SmoothingOption.from_toml(option.to_toml(), "again") == option
+
+
+@pytest.mark.parametrize("value", ["fitted", {"method": "box", "size": 3}, {"method": "ema", "size": [0, 3]},
+                                   {"method": "ema"}, {"method": "ema", "size": [3, 3, 3]}, 7])
+def test_bad_options_name_the_key(value):
+    with pytest.raises(AbawError, match=r"^cfg.toml: export.smoothing: "):
+        SmoothingOption.from_toml(value, "cfg.toml: export.smoothing")
+
+
+def test_fit_chooses_on_val_and_reports_train_fitted_kernels():
+    val, train = _noisy_split(0), _noisy_split(1)
+    plan = plan_smoothing(SmoothingOption(mode="fit"), val=val, train=train)
+    assert plan.active and plan.origin == "fitted on val" and plan.train_kernels is not None
+    chosen = fit_smoothing(val.pred, val.label, val.offsets)
+    assert plan.methods == tuple(c["method"] for c in chosen.values())
+    assert plan.sizes == tuple(c["size"] for c in chosen.values())
+    np.testing.assert_allclose(plan.apply(val.pred, val.offsets),
+                               smooth(val.pred, val.offsets, list(plan.methods), list(plan.sizes)))
+    scores = plan.scores
+    optimistic = scores["fitted on val (optimistic)"]
+    assert scores["raw predictions"] < scores["fitted on train"] <= optimistic
+    assert optimistic == pytest.approx(va_score(plan.apply(val.pred, val.offsets), val.label)["score"])
+    report = "\n".join(plan.report())
+    assert "optimistic" in report and "fitted on the train predictions" in report
+
+
+def test_fit_without_validation_predictions_is_an_error():
+    with pytest.raises(AbawError, match="validation predictions"):
+        plan_smoothing(SmoothingOption(mode="fit"))
+
+
+def test_fixed_and_none_plans():
+    val = _noisy_split(2)
+    fixed = plan_smoothing(SmoothingOption("fixed", ("moving_average", "ema"), (9, 5)), val=val)
+    np.testing.assert_allclose(fixed.apply(val.pred, val.offsets),
+                               smooth(val.pred, val.offsets, ["moving_average", "ema"], [9, 5]))
+    assert set(fixed.scores) == {"raw predictions", "kernels from the config"}
+    none = plan_smoothing(SmoothingOption())
+    assert not none.active and none.scores == {}
+    np.testing.assert_array_equal(none.apply(val.pred, val.offsets), val.pred)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_videos_of_very_different_lengths_smooth_as_if_alone(method):
+    rng = np.random.default_rng(3)
+    lengths = [1, 0, 2, 400, 7, 33, 150, 3]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = rng.normal(size=(offsets[-1], 2))
+    values[rng.random(offsets[-1]) < 0.1, 0] = np.nan
+    together = smooth(values, offsets, method, [15, 5])
+    for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
+        alone = smooth(values[lo:hi], np.array([0, hi - lo]), method, [15, 5])
+        np.testing.assert_allclose(together[lo:hi], alone, rtol=1e-12, atol=1e-12)
