@@ -70,7 +70,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     batch_size: int = 8
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    amp: bool = True  # mixed precision; only on CUDA
+    amp: bool = True  # mixed precision: either dtype on CUDA, bfloat16 only on the CPU
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
     plateau_patience: int = 5  # epochs without improvement before the lr is multiplied by plateau_factor
     plateau_factor: float = 0.1
@@ -189,6 +189,27 @@ class Progress:
         return cfg.early_stop_patience > 0 and self.bad_epochs >= cfg.early_stop_patience
 
 
+def autocast_dtype(amp: bool, amp_dtype: str, device: torch.device) -> torch.dtype | None:
+    """The dtype `train.amp`/`train.amp_dtype` run at on `device`; None is full precision.
+
+    CUDA takes float16 or bfloat16. The CPU takes bfloat16 only: its float16 autocast is slow and
+    float16's range needs a grad scaler, which is CUDA's alone.
+    """
+    if not amp:
+        return None
+    dtype = getattr(torch, amp_dtype)
+    if device.type == "cuda" or (device.type == "cpu" and dtype == torch.bfloat16):
+        return dtype
+    return None
+
+
+def autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on that device type, or nothing when `dtype` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
+
+
 class Optimization:
     """AdamW, the plateau scheduler, the AMP autocast and grad scaler, and the optional EMA of one model."""
 
@@ -199,15 +220,15 @@ class Optimization:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode=cfg.mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr)
-        self.amp_dtype = getattr(torch, cfg.amp_dtype)
-        self.use_amp = cfg.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.amp_dtype = autocast_dtype(cfg.amp, cfg.amp_dtype, device)
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.grad_clip = cfg.grad_clip
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else contextlib.nullcontext()
+        return autocast(self.device_type, self.amp_dtype)
 
     def step(self, model: nn.Module, loss: torch.Tensor) -> None:
         """Backpropagate `loss`, clip, update the weights and then their average."""
