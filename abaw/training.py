@@ -26,7 +26,6 @@ import dataclasses
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,7 +36,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from abaw.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from abaw.distributed import (
@@ -55,6 +53,7 @@ from abaw.distributed import (
     world_size,
 )
 from abaw.errors import AbawError
+from abaw.progress import progress
 from abaw.report import append_metrics, plot_curves, read_metrics, write_report
 from abaw.runs import Run, seed_everything
 
@@ -375,8 +374,8 @@ def train_epoch(net: nn.Module, model: nn.Module, loader: DataLoader, task: Task
     net.train()
     total = torch.zeros((), dtype=torch.float64, device=device)
     steps = 0
-    bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
-               disable=not (is_main() and sys.stderr.isatty()))
+    bar = progress(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
+                   disable=not is_main())
     for batch in bar:
         with opt.autocast():
             loss = task.training_step(net, to_device(batch, device))
@@ -395,15 +394,28 @@ def train_epoch(net: nn.Module, model: nn.Module, loader: DataLoader, task: Task
 
 
 def validate_on_main(model: nn.Module, task: Task, ema: EMA | None) -> dict[str, float]:
-    """The task's metrics, computed on rank 0 with the averaged weights and shared with every rank."""
-    metrics = None
+    """The task's metrics, computed on rank 0 with the averaged weights and shared with every rank.
+
+    A failure on rank 0 is shared too, so the other ranks stop now rather than at the collective
+    timeout: only torchrun ends the other processes when one fails, other launchers leave them waiting.
+    """
+    metrics, failure = None, None
     if is_main():
         was_training = model.training
         model.eval()
-        with ema_weights(model, ema), torch.no_grad():
-            metrics = {str(k): float(v) for k, v in task.validate(model).items()}
-        model.train(was_training)
-    return broadcast_object(metrics)
+        try:
+            with ema_weights(model, ema), torch.no_grad():
+                metrics = {str(k): float(v) for k, v in task.validate(model).items()}
+        except Exception as exc:
+            failure = exc
+        finally:
+            model.train(was_training)
+    metrics, message = broadcast_object((metrics, None if failure is None else f"{failure}"))
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise AbawError(f"validation failed on rank 0, so rank {rank()} stops too: {message}")
+    return metrics
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

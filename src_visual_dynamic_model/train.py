@@ -52,10 +52,11 @@ def checkpoint_arch(cfg: VisualConfig, input_dim: int) -> dict[str, Any]:
 class WindowSet(Dataset):
     """Item i is window i; `collate` gathers a batch of windows at once (one vectorised take).
 
-    Windows and `targets` are on the split's frame grid; `rows` maps its slots to feature rows."""
+    Windows and `targets` are on the split's frame grid; `rows` maps its slots to feature rows (None when
+    they coincide)."""
 
     def __init__(self, windows: Windows, features: np.ndarray, targets: np.ndarray, window: int,
-                 rows: np.ndarray) -> None:
+                 rows: np.ndarray | None = None) -> None:
         self.windows, self.features, self.targets = windows, features, targets
         self.window, self.rows = window, rows
 
