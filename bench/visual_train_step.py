@@ -1,6 +1,7 @@
-"""Time one training step of the face stage's temporal model on the CPU.
+"""Time one training step of the face stage's temporal model (CPU by default; CUDA for bench/gpu_check.sh).
 
-    python bench/visual_train_step.py [--arch demo|published|both] [--rounds R] [--steps S] [--json]
+    python bench/visual_train_step.py [--arch demo|published|both] [--rounds R] [--steps S]
+                                      [--device cpu|cuda] [--json]
 
 A step is what `abaw.training.fit` does per batch: forward under the configured autocast, the masked
 CCC loss of `train.VisualTask`, backward, gradient clipping and the AdamW update. Batches are 8 full
@@ -11,7 +12,8 @@ For each architecture (`demo`: configs/demo.toml, 576-d features, hidden 64, 2 l
 
 - `today`: the forward of the code before attention dropout had its own rate: attention weights dropped
   at `model.dropout` = 0.1 and a padding mask passed with every batch;
-- fp32 and bf16 (CPU autocast, `train.amp_dtype = "bfloat16"`), each with attention dropout 0.1 and 0.
+- fp32 and bf16 (autocast, `train.amp = true`, `train.amp_dtype = "bfloat16"`), each with attention
+  dropout 0.1 and 0; on CUDA also fp16 (with its grad scaler).
 
 Variants run in interleaved rounds and each figure is the median step time over all rounds, so load
 from other processes hits every variant alike; ratios are to `today` of the same architecture.
@@ -53,18 +55,17 @@ ARCHS = {
 @dataclasses.dataclass(frozen=True)
 class Variant:
     name: str
-    amp: bool
+    amp_dtype: str | None  # None: fp32
     attention_dropout: float
     today: bool = False
 
 
-VARIANTS = (
-    Variant("today", False, 0.1, today=True),
-    Variant("fp32 attn-drop 0.1", False, 0.1),
-    Variant("fp32 attn-drop 0", False, 0.0),
-    Variant("bf16 attn-drop 0.1", True, 0.1),
-    Variant("bf16 attn-drop 0", True, 0.0),
-)
+def variants(device: torch.device) -> list[Variant]:
+    found = [Variant("today", None, 0.1, today=True)]
+    for label, dtype in (("fp32", None), ("bf16", "bfloat16"), ("fp16", "float16")):
+        if dtype != "float16" or device.type == "cuda":  # CPU autocast takes bfloat16 only
+            found += [Variant(f"{label} attn-drop {rate:g}", dtype, rate) for rate in (0.1, 0.0)]
+    return found
 
 
 class Today(nn.Module):
@@ -77,65 +78,71 @@ class Today(nn.Module):
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         m = self.model
         x = (features.float() - m.feature_mean) / m.feature_std
-        x = m.project(x) + sinusoidal_positions(x.shape[1], m.arch.hidden)
+        x = m.project(x) + sinusoidal_positions(x.shape[1], m.arch.hidden).to(x.device)
         x = m.encoder(x, src_key_padding_mask=~mask.bool())
         embedding = m.head(x)
         return torch.tanh(m.out(embedding)), embedding
 
 
-def make_step(arch: Architecture, variant: Variant) -> Callable[[], torch.Tensor]:
+def make_step(arch: Architecture, variant: Variant, device: torch.device) -> Callable[[], torch.Tensor]:
     """A closure running one full training step of a fresh model; returns the loss."""
     torch.manual_seed(0)
     model = TemporalTransformer(dataclasses.replace(arch, attention_dropout=variant.attention_dropout))
+    model.to(device).train()
     net = Today(model) if variant.today else model
-    train = TrainConfig(amp=variant.amp, amp_dtype="bfloat16")
-    opt = Optimization(model, train, None, torch.device("cpu"))
+    train = TrainConfig(amp=variant.amp_dtype is not None, amp_dtype=variant.amp_dtype or "float16")
+    opt = Optimization(model, train, None, device)
     task = VisualTask(VisualConfig(), None)
-    batch = {"features": torch.randn(BATCH, WINDOW, arch.input_dim),
-             "mask": torch.ones(BATCH, WINDOW, dtype=torch.bool),
-             "target": torch.rand(BATCH, WINDOW, 2) * 2 - 1}
-    model.train()
+    batch = {"features": torch.randn(BATCH, WINDOW, arch.input_dim, device=device),
+             "mask": torch.ones(BATCH, WINDOW, dtype=torch.bool, device=device),
+             "target": torch.rand(BATCH, WINDOW, 2, device=device) * 2 - 1}
 
     def step() -> torch.Tensor:
         with opt.autocast():
             loss = task.training_step(net, batch)
         opt.step(model, loss)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         return loss
 
     return step
 
 
-def count_flops(arch: Architecture) -> float:
+def count_flops(arch: Architecture, device: torch.device) -> float:
     """FLOPs of one fp32 training step (forward and backward; the optimizer update is negligible)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    step = make_step(arch, Variant("count", False, 0.0))
+    step = make_step(arch, Variant("count", None, 0.0), device)
     step()
     with FlopCounterMode(display=False) as counter:
         step()
     return float(counter.get_total_flops())
 
 
-def matmul_flops_per_s(size: int = 1024, repeats: int = 20) -> float:
+def matmul_flops_per_s(device: torch.device, repeats: int = 20) -> float:
     """Best fp32 matmul rate over a few tries: the machine's ceiling for this kind of work."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    size = 1024 if device.type == "cpu" else 8192
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
         for _ in range(repeats):
             a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         best = min(best, (time.perf_counter() - start) / repeats)
     return 2 * size ** 3 / best
 
 
-def measure(arch_names: list[str], rounds: int, steps: int) -> dict[str, dict[str, dict[str, float]]]:
+def measure(arch_names: list[str], rounds: int, steps: int, device: torch.device
+            ) -> dict[str, dict[str, dict[str, float]]]:
     results: dict[str, dict[str, dict[str, float]]] = {}
-    peak = matmul_flops_per_s()
+    peak = matmul_flops_per_s(device)
     for name in arch_names:
         arch = ARCHS[name]
-        flops = count_flops(arch)
-        closures = {v.name: make_step(arch, v) for v in VARIANTS}
+        flops = count_flops(arch, device)
+        closures = {v.name: make_step(arch, v, device) for v in variants(device)}
         for step in closures.values():  # warm-up: first-call allocations and kernel selection
             step()
         times: dict[str, list[float]] = {v: [] for v in closures}
@@ -161,19 +168,28 @@ def main() -> int:
     parser.add_argument("--arch", choices=("demo", "published", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the variants")
     parser.add_argument("--steps", type=int, default=4, help="timed steps per variant and round")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads (default: torch's choice, one per core); 1 measures CPU work alone "
+                             "when other jobs share the cores (a busy core stalls a multi-thread kernel)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = ["demo", "published"] if args.arch == "both" else [args.arch]
-    results = measure(names, args.rounds, args.steps)
+    results = measure(names, args.rounds, args.steps, device)
     machine = results["machine"]["matmul"]
-    print(f"fp32 matmul 1024x1024: {machine['gflop_per_s']:.1f} GFLOP/s on {machine['threads']:.0f} threads")
+    threads = f"{machine['threads']:.0f} CPU threads"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
+    print(f"fp32 matmul: {machine['gflop_per_s']:.1f} GFLOP/s on {where}")
     print(f"{'arch':<10} {'variant':<20} {'step ms':>8} {'steps/s':>8} {'ratio':>6} {'GFLOP/step':>10} "
           f"{'of matmul':>9}")
     for name in names:
         for variant, row in results[name].items():
             print(f"{name:<10} {variant:<20} {row['step_ms']:8.1f} {row['steps_per_s']:8.2f} "
                   f"{row['ratio']:6.2f} {row['gflop_per_step']:10.2f} {row['of_matmul']:9.1%}")
-    if "demo" in results:
+    if "demo" in results and device.type == "cpu":
         ratio = results["demo"]["fp32 attn-drop 0"]["ratio"]
         verdict = "meets" if ratio >= TARGET_RATIO else "misses"
         print(f"demo default step {ratio:.2f}x today's: {verdict} the target of {TARGET_RATIO}x")
