@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(PY) -m abaw baseline --config $(DEMO_DIR)/data.toml
 	$(PY) -m abaw validate-submission --template $(DEMO_DIR)/test_template.txt \
 		--submission $(DEMO_OUT)/baseline/submission.txt
-	$(PY) -m abaw evaluate --annotations $(DEMO_DIR)/annotations/Validation_Set \
+	$(PY) -m abaw evaluate --annotations $(DEMO_DIR)/annotations --split val \
 		--predictions $(DEMO_OUT)/baseline/val --out $(DEMO_OUT)/baseline/val_evaluation
 	$(FACE) extract $(FACE_DEMO)
 	$(FACE) train $(FACE_DEMO)

@@ -202,6 +202,30 @@ def index_folder(set_dir: str | os.PathLike) -> SplitIndex:
     return SplitIndex(videos=videos, offsets=offsets, frames=_ranks_within(offsets), labels=labels)
 
 
+def split_folder(annotations: str | os.PathLike, split: str | None, default: str) -> tuple[Path, str]:
+    """The annotation folder of a split and the split's name, from what a user passes as --annotations.
+
+    `annotations` is the folder holding Train_Set/ and Validation_Set/ (then `split`, else `default`,
+    picks one), or one of those folders itself (its name gives the split; a `split` must agree).
+    """
+    folder = Path(annotations)
+    named = {name: key for key, name in SPLIT_DIRS.items()}.get(folder.name)
+    if split is not None and split not in SPLIT_DIRS:
+        raise AbawError(f"unknown split {split!r}; use one of {', '.join(SPLIT_DIRS)}")
+    if named is not None and not (folder / SPLIT_DIRS[split or default]).is_dir():
+        if split is not None and split != named:
+            raise AbawError(f"{folder}: this is the {named} split's folder but --split is {split}; give the "
+                            f"folder holding {', '.join(SPLIT_DIRS.values())} to choose a split")
+        return folder, named
+    key = split or default
+    if (folder / SPLIT_DIRS[key]).is_dir():
+        return folder / SPLIT_DIRS[key], key
+    if folder.is_dir() and split is None and any(folder.glob("*.txt")):
+        return folder, key  # a folder of annotation files under another name: the old form
+    raise AbawError(f"{folder / SPLIT_DIRS[key]}: not found; --annotations takes the folder holding "
+                    f"{', '.join(SPLIT_DIRS.values())} (with --split) or one of those folders")
+
+
 def index_split(annotations_dir: str | os.PathLike, split: str) -> SplitIndex:
     """Index `<annotations_dir>/<Train_Set|Validation_Set|Test_Set>` for split train, val or test."""
     if split not in SPLIT_DIRS:
@@ -590,15 +614,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = add_command(subparsers, "index", "index a split's annotation files, count frames", run_index)
     parser.add_argument("--annotations", type=Path, required=True,
-                        help="folder holding Train_Set / Validation_Set / Test_Set")
-    parser.add_argument("--split", choices=list(SPLIT_DIRS), default="train", help="default: train")
+                        help="folder holding Train_Set / Validation_Set / Test_Set (or one of them)")
+    parser.add_argument("--split", choices=list(SPLIT_DIRS), help="default: train, or the folder's own split")
 
 
 def run_index(args: argparse.Namespace) -> dict:
-    index = index_split(args.annotations, args.split)
+    folder, split = split_folder(args.annotations, args.split, "train")
+    index = index_folder(folder)
     labelled = int(np.isfinite(index.labels).all(axis=1).sum())
     result = {"videos": len(index.videos), "frames": index.n_frames, "labelled": labelled,
               "missing": index.n_frames - labelled}
-    print(f"{args.split} ({Path(args.annotations) / SPLIT_DIRS[args.split]}): {result['videos']} videos, "
+    print(f"{split} ({folder}): {result['videos']} videos, "
           f"{result['frames']} frames, {labelled} labelled, {result['missing']} unlabelled (-5)")
     return result

@@ -40,6 +40,7 @@ from abaw.errors import AbawError
 from abaw.evaluate import Predictions, align_predictions, read_predictions
 from abaw.grouped import positions_in
 from abaw.metrics import VA_CHANNELS, va_score
+from abaw.progress import progress
 from abaw.smoothing import fit_smoothing, smooth
 from abaw.tables import frames_table, make_meta, write_table
 
@@ -478,10 +479,8 @@ def leaderboard(on_fit: PartData, on_eval: PartData, names: list[str],
                 options: BlendOptions) -> tuple[pd.DataFrame, list[Blend]]:
     """Every subset fitted on `on_fit` and scored on both parts; the `chosen` row has the best fit score
     (the first, so the fewest sources, on a tie), so that choosing never looks at the eval frames."""
-    from tqdm import tqdm
-
     rows, blends = [], []
-    for subset in tqdm(all_subsets(len(names)), desc="blend", unit="subset", leave=False, disable=None):
+    for subset in progress(all_subsets(len(names)), desc="blend", unit="subset"):
         blend = fit_blend(on_fit, subset, options)
         rows.append(_row(names, blend, on_fit.score(blend), on_eval.score(blend), options.smooth))
         blends.append(blend)

@@ -1,4 +1,4 @@
-"""`abaw evaluate`: the official CCC of frame predictions against a Train_Set/Validation_Set folder.
+"""`abaw evaluate`: the official CCC of frame predictions against the annotations of a split.
 
 Predictions come as a flat file (`image_location,valence,arousal`), a folder of per-video `<video>.txt`
 files (`valence,arousal`, line k = frame k) or a `frames` table (`.npz`). They are joined to the annotated
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from abaw.affwild import SplitIndex, index_folder, parse_frame_keys
+from abaw.affwild import SplitIndex, index_folder, parse_frame_keys, split_folder
 from abaw.atomic import write_text
 from abaw.errors import AbawError
 from abaw.grouped import positions_in
@@ -202,10 +202,12 @@ def evaluate(annotations_dir: str | os.PathLike, predictions: str | os.PathLike,
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    result = evaluate(args.annotations, args.predictions, args.out)
+    folder, split = split_folder(args.annotations, args.split, "val")
+    result = evaluate(folder, args.predictions, args.out)
+    result["split"] = split
     coverage = result["coverage"]
     print(f"predictions: {args.predictions} ({result['source']})")
-    print(f"annotations: {args.annotations} ({result['videos']} videos, "
+    print(f"annotations: {folder} ({split}: {result['videos']} videos, "
           f"{result['labelled']:,} labelled frames)")
     print(f"coverage:    {coverage:.2%} of labelled frames have a prediction "
           f"({result['covered']:,} of {result['labelled']:,})")
@@ -232,7 +234,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(subparsers, "evaluate",
                          "official CCC of frame predictions against an annotation folder", run)
     parser.add_argument("--annotations", type=Path, required=True,
-                        help="a Train_Set or Validation_Set folder of <video>.txt annotation files")
+                        help="the folder holding Train_Set / Validation_Set (as for `abaw index`), or one of "
+                             "those folders of <video>.txt annotation files")
+    parser.add_argument("--split", choices=("train", "val"),
+                        help="split to score against (default: val, or the folder's own split)")
     parser.add_argument("--predictions", type=Path, required=True,
                         help="a flat image_location,valence,arousal file, a folder of <video>.txt files, "
                              "or a frames table (.npz)")

@@ -27,7 +27,6 @@ import dataclasses
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +37,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from abaw.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from abaw.distributed import (
@@ -56,6 +54,7 @@ from abaw.distributed import (
     world_size,
 )
 from abaw.errors import AbawError
+from abaw.progress import progress
 from abaw.report import append_metrics, plot_curves, read_metrics, write_report
 from abaw.runs import Run, seed_everything
 
@@ -71,7 +70,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     batch_size: int = 8
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    amp: bool = True  # mixed precision; only on CUDA
+    amp: bool = True  # mixed precision: either dtype on CUDA, bfloat16 only on the CPU
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
     plateau_patience: int = 5  # epochs without improvement before the lr is multiplied by plateau_factor
     plateau_factor: float = 0.1
@@ -216,6 +215,27 @@ class Progress:
         return cfg.early_stop_patience > 0 and self.bad_epochs >= cfg.early_stop_patience
 
 
+def autocast_dtype(amp: bool, amp_dtype: str, device: torch.device) -> torch.dtype | None:
+    """The dtype `train.amp`/`train.amp_dtype` run at on `device`; None is full precision.
+
+    CUDA takes float16 or bfloat16. The CPU takes bfloat16 only: its float16 autocast is slow and
+    float16's range needs a grad scaler, which is CUDA's alone.
+    """
+    if not amp:
+        return None
+    dtype = getattr(torch, amp_dtype)
+    if device.type == "cuda" or (device.type == "cpu" and dtype == torch.bfloat16):
+        return dtype
+    return None
+
+
+def autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on that device type, or nothing when `dtype` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
+
+
 class Optimization:
     """AdamW, the plateau scheduler, the AMP autocast and grad scaler, and the optional EMA of one model."""
 
@@ -226,15 +246,15 @@ class Optimization:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode=cfg.mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr)
-        self.amp_dtype = getattr(torch, cfg.amp_dtype)
-        self.use_amp = cfg.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.amp_dtype = autocast_dtype(cfg.amp, cfg.amp_dtype, device)
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.grad_clip = cfg.grad_clip
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else contextlib.nullcontext()
+        return autocast(self.device_type, self.amp_dtype)
 
     def step(self, model: nn.Module, loss: torch.Tensor) -> None:
         """Backpropagate `loss`, clip, update the weights and then their average."""
@@ -384,8 +404,8 @@ def train_epoch(net: nn.Module, model: nn.Module, loader: DataLoader, task: Task
     net.train()
     total = torch.zeros((), dtype=torch.float64, device=device)
     steps = 0
-    bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
-               disable=not (is_main() and sys.stderr.isatty()))
+    bar = progress(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
+                   disable=not is_main())
     for batch in bar:
         with opt.autocast():
             loss = task.training_step(net, to_device(batch, device))
@@ -404,15 +424,28 @@ def train_epoch(net: nn.Module, model: nn.Module, loader: DataLoader, task: Task
 
 
 def validate_on_main(model: nn.Module, task: Task, ema: EMA | None) -> dict[str, float]:
-    """The task's metrics, computed on rank 0 with the averaged weights and shared with every rank."""
-    metrics = None
+    """The task's metrics, computed on rank 0 with the averaged weights and shared with every rank.
+
+    A failure on rank 0 is shared too, so the other ranks stop now rather than at the collective
+    timeout: only torchrun ends the other processes when one fails, other launchers leave them waiting.
+    """
+    metrics, failure = None, None
     if is_main():
         was_training = model.training
         model.eval()
-        with ema_weights(model, ema), torch.no_grad():
-            metrics = {str(k): float(v) for k, v in task.validate(model).items()}
-        model.train(was_training)
-    return broadcast_object(metrics)
+        try:
+            with ema_weights(model, ema), torch.no_grad():
+                metrics = {str(k): float(v) for k, v in task.validate(model).items()}
+        except Exception as exc:
+            failure = exc
+        finally:
+            model.train(was_training)
+    metrics, message = broadcast_object((metrics, None if failure is None else f"{failure}"))
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise AbawError(f"validation failed on rank 0, so rank {rank()} stops too: {message}")
+    return metrics
 
 
 def worker_seed(seed: int, epoch: int) -> int:

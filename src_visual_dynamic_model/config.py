@@ -56,6 +56,7 @@ class ModelConfig:
     heads: int = 8
     ff_dim: int = 1024
     dropout: float = 0.1
+    attention_dropout: float = 0.0
     head_dim: int = 256
 
 

@@ -9,6 +9,7 @@ videos are then just (video, start) pairs; a batch is a gather of [B, W] row ind
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
@@ -51,6 +52,11 @@ class SplitData:
 
     def rows(self, i: int) -> slice:
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+    @functools.cached_property
+    def grid(self) -> FrameGrid:
+        """The frame grid that windows and `time_delay` run on."""
+        return FrameGrid.of(self.offsets, self.frames)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +188,7 @@ def load_split(cfg: VisualConfig, split: str, expect_dim: int | None = None,
 
 
 def shift_labels(labels: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
-    """Training targets: the model at frame t learns the label of frame t + delay (same video, else NaN)."""
+    """Training targets on a frame grid: slot t learns the label of slot t + delay (same video, else NaN)."""
     if delay == 0:
         return labels
     video = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
@@ -194,12 +200,68 @@ def shift_labels(labels: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndar
 
 
 def shift_back(values: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
-    """Inverse of `shift_labels` for predictions: frame u takes the output at u - delay (edges held)."""
+    """Inverse of `shift_labels` for outputs on a frame grid: slot u takes slot u - delay (edges held)."""
     if delay == 0:
         return values
     video = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     source = np.clip(np.arange(len(values)) - delay, offsets[video], offsets[video + 1] - 1)
     return values[source]
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameGrid:
+    """One slot for every frame number of a video, from its first row's frame to its last row's.
+
+    Windows, hops and `time_delay` count frames, so they run on this grid rather than on the rows: a
+    split that skips frames (a test template without every frame) keeps the timing the model was
+    trained on. A slot without a row of its own reads the features of the row nearest in frame number.
+    For a split without gaps (annotation files) slots and rows coincide.
+    """
+
+    offsets: np.ndarray  # int64 [V+1]: slots of video i are offsets[i]:offsets[i+1]
+    rows: np.ndarray  # int64 [G]: the row whose features each slot reads
+    slots: np.ndarray  # int64 [N]: the slot of each row
+
+    @classmethod
+    def of(cls, offsets: np.ndarray, frames: np.ndarray) -> FrameGrid:
+        """The grid of rows grouped by video (`offsets`) with frame numbers sorted inside each video."""
+        lengths = np.diff(offsets)
+        video = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        frames = frames.astype(np.int64)
+        first = np.zeros(len(lengths), np.int64)
+        spans = np.zeros(len(lengths), np.int64)
+        present = lengths > 0
+        first[present] = frames[offsets[:-1][present]]
+        spans[present] = frames[offsets[1:][present] - 1] - first[present] + 1
+        grid_offsets = np.concatenate([[0], np.cumsum(spans)]).astype(np.int64)
+        slots = grid_offsets[:-1][video] + frames - first[video]
+        if len(slots) == grid_offsets[-1]:
+            identity = np.arange(len(slots), dtype=np.int64)
+            return cls(grid_offsets, identity, identity)
+        has_row = np.zeros(int(grid_offsets[-1]), bool)
+        has_row[slots] = True
+        # Videos are contiguous on the grid and each starts and ends with a row, so the nearest slot
+        # with a row never lies in another video.
+        nearest = nearest_index(has_row)
+        rows = np.searchsorted(slots, nearest).astype(np.int64)
+        return cls(grid_offsets, rows, slots)
+
+    @property
+    def size(self) -> int:
+        return int(self.offsets[-1])
+
+    def shift_back(self, values: np.ndarray, delay: int) -> np.ndarray:
+        """Row outputs [N, ...] moved `delay` frames later: a row takes the output at its frame - delay
+        (of the row nearest to that frame; held at a video's ends)."""
+        if delay == 0:
+            return values
+        return shift_back(values[self.rows], self.offsets, delay)[self.slots]
+
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        """Row values [N, ...] on the grid [G, ...]; slots without a row of their own are NaN."""
+        out = np.full((self.size, *values.shape[1:]), np.nan, np.float32)
+        out[self.slots] = values
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,8 +276,17 @@ class Windows:
         return len(self.row)
 
 
+def fit_window(window: int, offsets: np.ndarray) -> int:
+    """`window`, or the longest video's length when every video is shorter.
+
+    Exact, not an approximation: a video shorter than the window gets one padded window whose padding
+    is masked, so padding past the longest video only costs memory (and a huge window, all of it)."""
+    longest = int(np.diff(offsets).max(initial=0))
+    return max(1, min(window, longest))
+
+
 def make_windows(offsets: np.ndarray, window: int, hop: int) -> Windows:
-    """Windows of `window` frames every `hop` frames plus an end-aligned one, for every video."""
+    """Windows of `window` slots every `hop` slots plus an end-aligned one, for every video of a grid."""
     lengths = np.diff(offsets)
     parts = [windows_of(int(n), window, hop) for n in lengths]
     counts = np.array([len(s) for s, _ in parts], dtype=np.int64)
@@ -226,12 +297,15 @@ def make_windows(offsets: np.ndarray, window: int, hop: int) -> Windows:
 
 
 def gather(windows: Windows, chosen: np.ndarray, window: int, features: np.ndarray,
-           targets: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """Batch of the windows `chosen`: features [B,W,D], mask [B,W] and targets [B,W,2] (NaN = none)."""
+           targets: np.ndarray | None = None, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Batch of the windows `chosen` (on a frame grid): features [B,W,D], mask [B,W] and targets [B,W,2]
+    (NaN = none). `rows` maps grid slots to feature rows (`FrameGrid.rows`; None when they coincide);
+    `targets` are per slot."""
     index = windows.row[chosen, None] + np.arange(window)
     mask = np.arange(window) < windows.length[chosen, None]
     index = np.where(mask, index, windows.row[chosen, None])
-    batch = {"features": torch.from_numpy(np.take(features, index, axis=0)), "mask": torch.from_numpy(mask)}
+    source = index if rows is None else rows[index]
+    batch = {"features": torch.from_numpy(np.take(features, source, axis=0)), "mask": torch.from_numpy(mask)}
     if targets is not None:
         y = np.take(targets, index, axis=0)
         y[~mask] = np.nan

@@ -81,7 +81,8 @@ def export(cfg: VisualConfig, model: TemporalTransformer, checkpoint: Path, out:
     for split in cfg.export.splits:
         data = load_split(cfg, split, expect_dim=model.arch.input_dim)
         pred, emb = predict_split(model, data, train.window, train.hop_length, train.eval_batch_size,
-                                  train.time_delay, train.stitch, embeddings=True, amp=train.amp)
+                                  train.time_delay, train.stitch, embeddings=True, amp=train.amp,
+                                  amp_dtype=train.amp_dtype)
         assert emb is not None
         raw, pred = pred, plan.apply(pred, data.offsets)
         meta = make_meta("frames", split, "visual", STAGE, config_sha(cfg), backbone_sha=backbone_sha(cfg),

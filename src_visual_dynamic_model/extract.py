@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from abaw.affwild import index_split, read_template
 from abaw.atomic import write_text
 from abaw.config import DataConfig
 from abaw.errors import AbawError
 from abaw.manifest import Manifest, Shard, files_fingerprint, shard_items
+from abaw.progress import progress
 from src_visual_dynamic_model import cache
 from src_visual_dynamic_model.backbones import FrameEncoder, letterbox, load_backbone, pick_device, to_input
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha, features_dir
@@ -209,7 +209,7 @@ def encode_all(cfg: VisualConfig, encoder: FrameEncoder, device: torch.device, d
     loader = DataLoader(dataset, batch_size=cfg.extract.batch_size, shuffle=False,
                         num_workers=cfg.extract.workers, pin_memory=device.type == "cuda",
                         persistent_workers=False)
-    with torch.inference_mode(), tqdm(total=len(dataset), desc=desc, unit="crop") as bar:
+    with torch.inference_mode(), progress(total=len(dataset), desc=desc, unit="crop") as bar:
         for images, ok in loader:
             x = to_input(images.to(device, non_blocking=True), cfg.backbone.preprocess)
             writer.add(encoder.encode(x).cpu().numpy(), ok.numpy())

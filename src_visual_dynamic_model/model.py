@@ -4,6 +4,11 @@ Structure of the published face model: input projection, Transformer encoder (5 
 hidden 256, dropout 0.1) with sinusoidal positions, and an MLP head whose hidden vector is the
 frame embedding exported to the fusion stages. Feature standardisation statistics (from the train
 split) live in buffers, so a checkpoint carries everything needed to use it.
+
+Speed: attention goes through `scaled_dot_product_attention`, whose fused kernels apply neither dropout
+on the attention weights (on CPU) nor, at their fastest, a mask. So dropout on the attention weights is
+its own setting (`attention_dropout`, 0 by default), and a batch whose windows are all full passes no
+padding mask.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class Architecture(ModelConfig):
             raise AbawError(f"model: hidden {self.hidden} must be divisible by heads {self.heads}")
         if min(self.input_dim, self.hidden, self.layers, self.heads, self.ff_dim, self.head_dim) < 1:
             raise AbawError(f"model: every size must be at least 1, got {self}")
+        if not (0 <= self.dropout < 1 and 0 <= self.attention_dropout < 1):
+            raise AbawError(f"model: dropout {self.dropout} and attention_dropout {self.attention_dropout} "
+                            "must be in [0, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,6 +78,9 @@ class TemporalTransformer(nn.Module):
                                      nn.Dropout(arch.dropout))
         layer = nn.TransformerEncoderLayer(arch.hidden, arch.heads, arch.ff_dim, arch.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
+        # The layer's one dropout rate also drops attention weights; that alone forces the unfused
+        # attention path, so the attention weights take their own rate (the layers below are copies).
+        layer.self_attn.dropout = arch.attention_dropout
         self.encoder = nn.TransformerEncoder(layer, arch.layers, norm=nn.LayerNorm(arch.hidden),
                                              enable_nested_tensor=False)
         self.head = nn.Sequential(nn.Linear(arch.hidden, arch.head_dim), nn.GELU(), nn.Dropout(arch.dropout))
@@ -85,7 +96,8 @@ class TemporalTransformer(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         x = (features.float() - self.feature_mean) / self.feature_std
         x = self.project(x) + sinusoidal_positions(x.shape[1], self.arch.hidden).to(x.device)
-        padding = None if mask is None else ~mask.bool()
+        # A batch of full windows needs no mask, and without one attention runs the fastest kernel.
+        padding = None if mask is None or bool(mask.all()) else ~mask.bool()
         x = self.encoder(x, src_key_padding_mask=padding)
         embedding = self.head(x)
         return torch.tanh(self.out(embedding)), embedding

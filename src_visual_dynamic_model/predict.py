@@ -27,7 +27,7 @@ def predict(cfg: VisualConfig, model: TemporalTransformer, out: Path, template: 
     name = "test" if template is not None else split or "val"
     data = load_split(cfg, name, expect_dim=model.arch.input_dim, template=template)
     pred, _ = predict_split(model, data, train.window, train.hop_length, train.eval_batch_size,
-                            train.time_delay, train.stitch, amp=train.amp)
+                            train.time_delay, train.stitch, amp=train.amp, amp_dtype=train.amp_dtype)
     result: dict[str, Any] = {"videos": len(data.videos), "frames": data.n_frames}
     if template is not None:
         result["submission"] = str(write_submission_checked(out, template, data, pred))

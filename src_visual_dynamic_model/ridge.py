@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from abaw.metrics import va_score
-from src_visual_dynamic_model.data import SplitData, shift_back
+from src_visual_dynamic_model.data import SplitData
 
 PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # relative to the mean eigenvalue of the Gram matrix
 MAX_ROWS = 200_000  # an evenly strided subset of the labelled train frames keeps the fit fast at scale
@@ -40,7 +40,7 @@ def ridge_baseline(train: SplitData, targets: np.ndarray, val: SplitData, delay:
     best: dict[str, float] | None = None
     for penalty in PENALTIES:
         weights = np.linalg.solve(gram + penalty * level * np.eye(len(gram)), cross)
-        pred = shift_back(_chunked_predict(val.features, mean, scale, weights, y_mean), val.offsets, delay)
+        pred = val.grid.shift_back(_chunked_predict(val.features, mean, scale, weights, y_mean), delay)
         score = va_score(np.clip(pred, -1, 1), val.labels)
         if best is None or score["score"] > best["score"]:
             best = {**score, "penalty": penalty}

@@ -23,7 +23,15 @@ from abaw.report import read_metrics, write_report
 from abaw.runs import Run, create_run, seed_everything, setup_logging
 from abaw.training import fit
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha
-from src_visual_dynamic_model.data import SplitData, Windows, gather, load_split, make_windows, shift_labels
+from src_visual_dynamic_model.data import (
+    SplitData,
+    Windows,
+    fit_window,
+    gather,
+    load_split,
+    make_windows,
+    shift_labels,
+)
 from src_visual_dynamic_model.inference import predict_split
 from src_visual_dynamic_model.model import Architecture, TemporalTransformer, build_model
 from src_visual_dynamic_model.ridge import ridge_baseline
@@ -42,10 +50,15 @@ def checkpoint_arch(cfg: VisualConfig, input_dim: int) -> dict[str, Any]:
 
 
 class WindowSet(Dataset):
-    """Item i is window i; `collate` gathers a batch of windows at once (one vectorised take)."""
+    """Item i is window i; `collate` gathers a batch of windows at once (one vectorised take).
 
-    def __init__(self, windows: Windows, features: np.ndarray, targets: np.ndarray, window: int) -> None:
-        self.windows, self.features, self.targets, self.window = windows, features, targets, window
+    Windows and `targets` are on the split's frame grid; `rows` maps its slots to feature rows (None when
+    they coincide)."""
+
+    def __init__(self, windows: Windows, features: np.ndarray, targets: np.ndarray, window: int,
+                 rows: np.ndarray | None = None) -> None:
+        self.windows, self.features, self.targets = windows, features, targets
+        self.window, self.rows = window, rows
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -55,7 +68,7 @@ class WindowSet(Dataset):
 
     def collate(self, items: list[int]) -> dict[str, torch.Tensor]:
         chosen = np.asarray(items, dtype=np.int64)
-        return gather(self.windows, chosen, self.window, self.features, self.targets)
+        return gather(self.windows, chosen, self.window, self.features, self.targets, self.rows)
 
 
 def labelled_windows(windows: Windows, targets: np.ndarray) -> Windows:
@@ -92,12 +105,14 @@ class VisualTask:
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pred, _ = model(batch["features"], batch["mask"])
-        return self.loss(pred, batch["target"], batch["mask"])
+        with torch.autocast(pred.device.type, enabled=False):  # CCC moments lose too much in bfloat16
+            return self.loss(pred.float(), batch["target"], batch["mask"])
 
     def predict(self, model: TemporalTransformer) -> np.ndarray:
         train = self.cfg.train
         pred, _ = predict_split(model, self.val, train.window, train.hop_length, train.eval_batch_size,
-                                train.time_delay, train.stitch, amp=train.amp)
+                                train.time_delay, train.stitch, amp=train.amp,
+                                amp_dtype=train.amp_dtype)
         return pred
 
     def validate(self, model: nn.Module) -> dict[str, float]:
@@ -116,21 +131,28 @@ def run_train(cfg: VisualConfig, resume_run: Run | None = None) -> dict[str, Any
         raise AbawError(f"{cfg.data.annotations}: the validation split has no labelled frame "
                         "to select a model on")
     run = resume_run or create_run(cfg.data.output_root, STAGE, cfg.train.name, cfg)
-    targets = shift_labels(train.labels, train.offsets, train_cfg.time_delay)
-    windows = labelled_windows(make_windows(train.offsets, train_cfg.window, train_cfg.hop_length), targets)
+    grid = train.grid
+    targets = shift_labels(grid.spread(train.labels), grid.offsets, train_cfg.time_delay)
+    window = fit_window(train_cfg.window, grid.offsets)
+    if window < train_cfg.window:
+        log.info("train.window = %d is longer than the longest train video; windows of %d frames are used, "
+                 "which gives the same model (padding is masked) without the memory",
+                 train_cfg.window, window)
+    windows = labelled_windows(make_windows(grid.offsets, window, min(train_cfg.hop_length, window)),
+                               targets)
     log.info("train: %d videos, %d frames, %d windows of %d frames; %d-d features",
-             len(train.videos), train.n_frames, len(windows), train_cfg.window, train.dim)
+             len(train.videos), train.n_frames, len(windows), window, train.dim)
     arch = checkpoint_arch(cfg, train.dim)
     seed_everything(train_cfg.seed)  # the initial weights depend on the seed alone
     model = build_model(Architecture(**arch["model"]))
     model.set_normalisation(*(torch.from_numpy(a) for a in feature_stats(train.features, train.face)))
-    dataset = WindowSet(windows, train.features, targets, train_cfg.window)
+    dataset = WindowSet(windows, train.features, targets, window, grid.rows)
     task = VisualTask(cfg, val)
     summary = fit(model, task, dataset, train_cfg, run, kind=KIND, arch=arch, collate_fn=dataset.collate,
                   resume=resume_run is not None)
     if not is_main():
         return summary
-    return finish_report(cfg, run, summary, model, task, train, targets)
+    return finish_report(cfg, run, summary, model, task, train, targets[grid.slots])
 
 
 def finish_report(cfg: VisualConfig, run: Run, summary: dict[str, Any], model: TemporalTransformer,

@@ -16,11 +16,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from abaw.affwild import SPLIT_DIRS
 from abaw.atomic import atomic_path, write_text
 from abaw.errors import AbawError
+from abaw.progress import progress as progress_bar
 from abaw.synth import faces, features, voices
 from abaw.synth.labels import template_text, write_annotation
 from abaw.synth.media import Job, render_recording
@@ -155,7 +155,7 @@ def _render(out: Path, seed: int, recordings: list[Recording], tracks: dict[str,
     jobs = [Job(out, seed, rec, tuple(tracks[rec.stem])) for rec in recordings]
     jobs.sort(key=lambda job: -job.recording.frames * (1 + job.recording.persons))
     counts: dict[str, dict] = {}
-    with tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress) as bar:
+    with progress_bar(total=len(jobs), desc="synth videos", unit="video", disable=not progress) as bar:
         if workers == 1 or len(jobs) == 1:
             for job in jobs:
                 counts.update(render_recording(job))

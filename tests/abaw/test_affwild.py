@@ -312,3 +312,10 @@ def test_index_labels_are_row_major(tmp_path):
     (folder / "a.txt").write_text("valence,arousal\n0.1,0.2\n0.3,0.4\n")
     labels = index_folder(folder).labels
     assert labels.flags.c_contiguous and labels.dtype == np.float32
+
+
+def test_index_command_takes_a_split_folder_too(tmp_path, capsys):
+    make_set(tmp_path)
+    assert main(["index", "--annotations", str(tmp_path / "annotations" / "Train_Set"), "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("train (") and json.loads(out[-1])["frames"] == 5

@@ -146,3 +146,31 @@ def test_a_pkl_is_refused_with_the_way_to_convert_it(tmp_path, dataset):
     with pytest.raises(AbawError, match=r"predictions\.pkl: .*abaw convert --to npz"):
         evaluate(set_dir, pkl, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_and_index_take_the_same_annotation_folder(tmp_path, dataset, capsys):
+    set_dir, index, predictions = dataset
+    flat = write_all_formats(tmp_path, index, predictions)["flat"]
+    root = set_dir.parent  # the folder holding Validation_Set/, as `abaw index` takes it
+    assert main(["index", "--annotations", str(root), "--split", "val", "--json"]) == 0
+    indexed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    scores = []
+    for form in (["--annotations", str(root), "--split", "val"], ["--annotations", str(root)],
+                 ["--annotations", str(set_dir)]):  # the last is the older form: the split's folder itself
+        out = ["--out", str(tmp_path / "e"), "--json"]
+        assert main(["evaluate", *form, "--predictions", str(flat), *out]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert result["split"] == "val" and result["labelled"] == indexed["labelled"]
+        scores.append(result["score"])
+    assert scores[0] == scores[1] == scores[2]
+
+
+def test_evaluate_names_a_missing_or_contradicting_split(tmp_path, dataset, capsys):
+    set_dir, index, predictions = dataset
+    flat = write_all_formats(tmp_path, index, predictions)["flat"]
+    assert main(["evaluate", "--annotations", str(set_dir.parent), "--split", "train",
+                 "--predictions", str(flat)]) == 1
+    assert "Train_Set: not found; --annotations takes the folder holding" in capsys.readouterr().err
+    assert main(["evaluate", "--annotations", str(set_dir), "--split", "train",
+                 "--predictions", str(flat)]) == 1
+    assert "this is the val split's folder but --split is train" in capsys.readouterr().err

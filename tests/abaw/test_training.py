@@ -297,3 +297,76 @@ def test_to_device_moves_nested_tensors_only():
     moved = to_device(batch, torch.device("meta"))
     assert moved["x"].is_meta and moved["items"][0].is_meta and moved["items"][1] == "video_a"
     assert isinstance(moved["pair"], Pair) and moved["pair"].x.is_meta and moved["pair"].meta == 3
+
+
+FAILING_VALIDATION = """
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from abaw.errors import AbawError
+from abaw.runs import create_run
+from abaw.training import TrainConfig, fit
+
+
+class Task:
+    def training_step(self, model, batch):
+        x, y = batch
+        return nn.functional.mse_loss(model(x), y)
+
+    def validate(self, model):
+        raise AbawError("the validation split is unreadable")
+
+
+x = torch.randn(16, 4)
+cfg = TrainConfig(epochs=2, batch_size=4, log_every=0)
+run = create_run(Path(sys.argv[1]), "fail", "tiny", cfg)
+fit(nn.Linear(4, 1), Task(), TensorDataset(x, x.sum(dim=1, keepdim=True)), cfg, run, kind="linear")
+"""
+
+
+def test_a_validation_failure_on_rank0_stops_every_rank_without_torchrun(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    repo = Path(__file__).resolve().parents[2]
+    # What a launcher other than torchrun (a cluster scheduler, a shell loop) provides: the environment.
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    ranks = [subprocess.Popen([sys.executable, "-c", FAILING_VALIDATION, str(tmp_path)], cwd=repo,
+                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    try:
+        errors = [p.communicate(timeout=180)[1] for p in ranks]
+    finally:
+        for p in ranks:
+            p.kill()
+    assert [p.returncode for p in ranks] != [0, 0] and all(p.returncode != 0 for p in ranks)
+    assert "the validation split is unreadable" in errors[0]
+    assert "validation failed on rank 0, so rank 1 stops too: the validation split is unreadable" in errors[1]
+
+
+def test_bfloat16_autocast_runs_on_the_cpu_and_float16_stays_off(tmp_path):
+    from abaw.training import Optimization, autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype(True, "bfloat16", cpu) == torch.bfloat16
+    assert autocast_dtype(True, "float16", cpu) is None  # CPU float16 autocast needs a scaler it lacks
+    assert autocast_dtype(False, "bfloat16", cpu) is None
+    assert autocast_dtype(True, "float16", torch.device("cuda")) == torch.float16
+    cfg = dataclasses.replace(FAST, amp=True, amp_dtype="bfloat16")
+    opt = Optimization(linear(), cfg, None, cpu)
+    assert not opt.scaler.is_enabled()
+    with opt.autocast():
+        assert linear()(torch.randn(2, 4)).dtype == torch.bfloat16
+    summary, *_ = train(tmp_path, cfg)
+    assert math.isfinite(summary["best_score"])

@@ -5,6 +5,7 @@ from abaw.errors import AbawError
 from src_visual_dynamic_model import cache
 from src_visual_dynamic_model import config as stage_config
 from src_visual_dynamic_model.data import (
+    FrameGrid,
     Windows,
     fill_rows,
     gather,
@@ -159,3 +160,28 @@ def test_gather_slices_masks_and_pads():
     assert np.isnan(batch["target"][0, 3].numpy()).all()
     np.testing.assert_array_equal(batch["target"][1].numpy(), targets[:4])
     assert "target" not in gather(windows, np.array([0]), 4, features)
+
+
+def test_frame_grid_has_a_slot_for_every_frame_number():
+    frames = np.array([3, 4, 6, 7, 8, 10, 1, 2, 5])  # video 0 skips 5 and 9; video 1 skips 3 and 4
+    grid = FrameGrid.of(np.array([0, 6, 9]), frames)
+    assert grid.offsets.tolist() == [0, 8, 13]  # frames 3..10, then 1..5
+    assert grid.slots.tolist() == [0, 1, 3, 4, 5, 7, 8, 9, 12]
+    assert grid.rows.tolist() == [0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 8]  # a gap reads its nearest frame
+    labels = np.arange(18, dtype=np.float32).reshape(9, 2)
+    on_grid = grid.spread(labels)
+    np.testing.assert_array_equal(on_grid[grid.slots], labels)
+    assert np.isnan(on_grid[[2, 6, 10, 11]]).all()
+    # A delay of 2 frames: frame 4 learns frame 6's label, frame 3 learns frame 5's, which has none.
+    targets = shift_labels(on_grid, grid.offsets, 2)[grid.slots]
+    np.testing.assert_array_equal(targets[1], labels[2])
+    assert np.isnan(targets[0]).all()
+    back = grid.shift_back(labels, 2)  # frame 6 takes frame 4's output, frame 10 that of frame 8
+    np.testing.assert_array_equal(back[2], labels[1])
+    np.testing.assert_array_equal(back[5], labels[4])
+
+
+def test_frame_grid_of_rows_without_gaps_is_the_rows():
+    grid = FrameGrid.of(np.array([0, 4, 4, 7]), np.array([1, 2, 3, 4, 1, 2, 3]))
+    assert grid.offsets.tolist() == [0, 4, 4, 7]
+    assert grid.rows.tolist() == grid.slots.tolist() == list(range(7))

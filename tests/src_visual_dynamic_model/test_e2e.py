@@ -41,6 +41,9 @@ def cli(*args: str) -> dict:
     done = subprocess.run([sys.executable, "src_visual_dynamic_model/main.py", *args, "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "\r" not in done.stderr  # progress off a terminal: whole lines, not carriage-return redraws
+    if args[0] in ("extract", "train"):
+        assert "100%" in done.stderr  # and the bars are there, each ending on its final state
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

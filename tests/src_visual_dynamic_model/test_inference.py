@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from src_visual_dynamic_model.data import SplitData
@@ -62,3 +63,34 @@ def test_time_delay_shifts_predictions_back():
     np.testing.assert_allclose(delayed[3:12], plain[0:9])
     np.testing.assert_allclose(delayed[0:3], np.repeat(plain[0:1], 3, axis=0))
     np.testing.assert_allclose(delayed[15:21], plain[12:18])
+
+
+def without_every_7th_frame(data):
+    """The rows of `data` whose frame number is not a multiple of 7, as a split of their own, and the
+    dense split whose skipped frames carry the features of the previous frame (the nearest kept one)."""
+    keep = data.frames % 7 != 0
+    sparse_offsets = np.concatenate([[0], np.cumsum(np.add.reduceat(keep, data.offsets[:-1]))])
+    sparse = SplitData("test", data.videos, sparse_offsets.astype(np.int64), data.frames[keep],
+                       data.labels[keep], data.features[keep], data.face[keep])
+    features = data.features.copy()
+    skipped = np.flatnonzero(~keep)
+    features[skipped] = features[skipped - 1]
+    dense = SplitData("test", data.videos, data.offsets, data.frames, data.labels, features, data.face)
+    return sparse, dense, keep
+
+
+@pytest.mark.parametrize("delay", [0, 4])
+def test_windows_and_delay_count_frames_of_a_template_missing_every_7th_frame(delay):
+    sparse, dense, keep = without_every_7th_frame(split([40, 23, 9]))
+    net = model()
+    got, _ = predict_split(net, sparse, window=8, hop=3, batch_size=4, delay=delay)
+    want, _ = predict_split(net, dense, window=8, hop=3, batch_size=4, delay=delay)
+    np.testing.assert_allclose(got, want[keep], atol=1e-5)
+
+
+def test_a_window_longer_than_every_video_is_capped_exactly():
+    data = split([30, 7, 12])
+    net = model()
+    huge, _ = predict_split(net, data, window=10 ** 12, hop=10 ** 11, batch_size=4)
+    longest, _ = predict_split(net, data, window=30, hop=30, batch_size=4)
+    np.testing.assert_allclose(huge, longest, atol=1e-5)

@@ -48,6 +48,8 @@ def test_positions_are_distinct_and_odd_dims_work():
 def test_bad_architectures():
     with pytest.raises(AbawError, match="divisible"):
         Architecture(input_dim=4, hidden=10, heads=3)
+    with pytest.raises(AbawError, match="attention_dropout"):
+        Architecture(input_dim=4, attention_dropout=1.0)
     with pytest.raises(AbawError, match="not a checkpoint of the visual"):
         Architecture.from_dict({"d_model": 256}, "ckpt.pt")
     assert Architecture.from_dict(SMALL.to_dict(), "x") == SMALL
@@ -64,3 +66,42 @@ def test_embedding_is_the_vector_the_output_layer_reads():
     model = build_model(SMALL).eval()
     pred, emb = model(torch.randn(2, 9, 6))
     torch.testing.assert_close(torch.tanh(model.out(emb)), pred)
+
+
+def attention_ops(model, mask) -> set[str]:
+    """The attention kernels (and dropout draws) run by one training forward and backward."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        model(torch.randn(*mask.shape, 6), mask)[0].sum().backward()
+    return {e.name for e in prof.events() if "attention" in e.name}
+
+
+def test_attention_dropout_is_its_own_rate_and_keeps_the_fused_kernel():
+    fast = build_model(SMALL).train()  # attention_dropout defaults to 0
+    layer = fast.encoder.layers[0]
+    assert layer.self_attn.dropout == 0.0 and layer.dropout1.p == 0.1 and fast.head[2].p == 0.1
+    padded = torch.ones(2, 12, dtype=torch.bool)
+    padded[1, 9:] = False
+    for mask in (torch.ones(2, 12, dtype=torch.bool), padded):
+        ops = attention_ops(fast, mask)
+        assert "aten::_scaled_dot_product_flash_attention_for_cpu" in ops
+        assert "aten::_scaled_dot_product_attention_math" not in ops
+    dropping = build_model(Architecture(**{**SMALL.to_dict(), "attention_dropout": 0.1})).train()
+    assert dropping.encoder.layers[1].self_attn.dropout == 0.1
+    assert "aten::_scaled_dot_product_attention_math" in attention_ops(dropping, padded)
+
+
+def test_a_batch_of_full_windows_runs_without_a_mask():
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    x = torch.randn(2, 9, 6)
+    full = torch.ones(2, 9, dtype=torch.bool)
+    seen = []
+    hook = model.encoder.layers[0].self_attn.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs.get("key_padding_mask")), with_kwargs=True)
+    with_mask, _ = model(x, full)
+    without, _ = model(x)
+    hook.remove()
+    assert seen == [None, None]
+    torch.testing.assert_close(with_mask, without)

@@ -89,3 +89,31 @@ def test_torchrun_two_processes(extracted):
     for name in ("metrics.csv", "report.md", "val_traces.png", "checkpoints/best.pt"):
         assert (runs[0] / name).is_file(), name
     assert "ridge_score" in (runs[0] / "report.md").read_text()
+
+
+def test_a_window_longer_than_every_video_is_capped_with_a_notice(extracted):
+    from src_visual_dynamic_model import config as stage_config
+    from src_visual_dynamic_model.train import run_train
+
+    path = extracted.data.output_root.parent / "config.toml"
+    cfg = stage_config.load(path, ["train.window=1000000000000", "train.hop_length=1000000000000",
+                                   "train.epochs=1"])
+    summary = run_train(cfg)
+    log = (Path(summary["run_dir"]) / "log.txt").read_text()
+    assert "train.window = 1000000000000 is longer than the longest train video" in log
+    assert "windows of 30 frames" in log and np.isfinite(summary["val_score"])
+
+
+def test_bfloat16_training_step_keeps_the_loss_in_float32():
+    from src_visual_dynamic_model.config import VisualConfig
+    from src_visual_dynamic_model.model import Architecture, build_model
+    from src_visual_dynamic_model.train import VisualTask
+
+    model = build_model(Architecture(input_dim=4, hidden=8, layers=1, heads=2, ff_dim=16, head_dim=6))
+    batch = {"features": torch.randn(2, 10, 4), "mask": torch.ones(2, 10, dtype=torch.bool),
+             "target": torch.rand(2, 10, 2) * 2 - 1}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = VisualTask(VisualConfig(), None).training_step(model, batch)
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
