@@ -23,6 +23,7 @@ from abaw.errors import AbawError
 
 FORMAT = "abaw.checkpoint/1"
 RESERVED = ("format", "kind", "arch", "model")
+NOT_OURS = "{path}: not a checkpoint written by this toolkit (truncated or another format)"
 
 
 def save_checkpoint(path: str | Path, model_state: Mapping[str, torch.Tensor], *, kind: str,
@@ -46,14 +47,17 @@ def load_checkpoint(path: str | Path, kind: str | None = None, arch: Any = None)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line),
-                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        reason = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line), "")
+        if not reason:
+            raise AbawError(NOT_OURS.format(path=path)) from exc
         raise AbawError(f"{path}: refused to load, the file holds more than tensors and plain values "
                         f"({reason}); only checkpoints written by abaw can be loaded") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise AbawError(f"{path}: not a readable checkpoint ({exc})") from exc
+    # A cut or foreign file fails anywhere inside torch.load, with errors of any type and a paragraph
+    # of text; which one says nothing more to the user than this line.
+    except Exception as exc:
+        raise AbawError(NOT_OURS.format(path=path)) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise AbawError(f"{path}: not an abaw checkpoint (format tag {FORMAT!r} missing)")
+        raise AbawError(NOT_OURS.format(path=path))
     check_arch(path, ckpt, kind, arch)
     return ckpt
 

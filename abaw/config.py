@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import sys
 import types
 import typing
@@ -49,21 +50,28 @@ def load_config(cls: type[T], path: str | Path, overrides: typing.Sequence[str] 
     path = Path(path).resolve()
     raw = read_toml(path)
     for item in overrides:
-        apply_override(raw, item)
+        apply_override(raw, item, cls)
     return build(cls, raw, base=path.parent, where=str(path))
 
 
-def load_section(cls: type[T], path: str | Path, section: str) -> T:
-    """Load one section of a config file (other sections are ignored), e.g. `[data]` for `abaw doctor`."""
+def load_section(cls: type[T], path: str | Path, section: str, overrides: typing.Sequence[str] = ()) -> T:
+    """Load one section of a config file (other sections are ignored), e.g. `[data]` for `abaw doctor`;
+    `overrides` may only set keys of that section."""
     path = Path(path).resolve()
     raw = read_toml(path)
+    for item in overrides:
+        apply_override(raw, item, dataclasses.make_dataclass("Root", [(section, cls)]))
     if section not in raw:
         raise AbawError(f"{path}: no [{section}] section")
     return build(cls, raw[section], base=path.parent, where=str(path), prefix=section)
 
 
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set `a.b=value` inside the nested dict; the value is read as TOML, else kept as a string."""
+def apply_override(raw: dict[str, Any], item: str, cls: type | None = None) -> None:
+    """Set `a.b=value` inside the nested dict; the value is read as TOML, else kept as a string.
+
+    With `cls` (the config dataclass), a key it lacks is an error naming the valid keys, and a relative
+    path resolves against the working directory, where the user typed it (paths written in the TOML
+    resolve against its folder)."""
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise AbawError(f"--set {item!r}: expected section.key=value")
@@ -71,13 +79,47 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
-    node = raw
     parts = key.strip().split(".")
+    if cls is not None:
+        value = from_cwd(override_hint(cls, parts, item), value)
+    node = raw
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise AbawError(f"--set {item!r}: {part!r} is not a section")
     node[parts[-1]] = value
+
+
+def override_hint(cls: type, parts: list[str], item: str) -> Any:
+    """The type of the field that the key `parts` names in `cls`, checking each part on the way."""
+    hint: Any = cls
+    for depth, part in enumerate(parts):
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # Optional[X] -> X
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        if hint is dict or typing.get_origin(hint) is dict:
+            return Any  # a free-form table: any key is valid
+        if not dataclasses.is_dataclass(hint):
+            raise AbawError(f"--set {item}: {'.'.join(parts[:depth])} is a value, not a section")
+        names = [f.name for f in dataclasses.fields(hint)]
+        if part not in names:
+            where = f"[{'.'.join(parts[:depth])}]" if depth else "the config's top level"
+            raise AbawError(f"--set {item}: unknown key {part} in {where}; valid keys: {', '.join(names)}")
+        hint = typing.get_type_hints(hint)[part]
+    return hint
+
+
+def from_cwd(hint: Any, value: Any) -> Any:
+    """A relative path string (or list of them) for a path field, made absolute against the working
+    directory; anything else unchanged."""
+    args = typing.get_args(hint)
+    is_path = hint is Path or Path in args or (typing.get_origin(hint) in (tuple, list) and Path in args)
+    if not is_path:
+        return value
+    if isinstance(value, str) and value:
+        return os.path.abspath(os.path.expanduser(value))
+    if isinstance(value, list):
+        return [os.path.abspath(os.path.expanduser(v)) if isinstance(v, str) and v else v for v in value]
+    return value
 
 
 def build(cls: type[T], raw: dict[str, Any], base: Path, where: str, prefix: str = "") -> T:

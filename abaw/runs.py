@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
 from abaw.atomic import write_text
-from abaw.config import config_to_toml
+from abaw.config import config_to_toml, read_toml
 from abaw.distributed import broadcast_object, init_distributed, is_main, rank
 from abaw.errors import AbawError
 
 log = logging.getLogger("abaw")
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+RUN_FOLDER = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # what new_run_dir adds after `<name>-`
 
 
 @dataclass(frozen=True)
@@ -162,3 +164,75 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (the global generator that libraries still use)
     torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run directory as export/predict see it: its best checkpoint and the score that chose it.
+
+    `complete` runs finished training (their `report.md` is written last); `best_score` is the best
+    value of the run's `train.monitor` in `metrics.csv` (None when nothing was recorded).
+    """
+
+    dir: Path
+    monitor: str
+    mode: str
+    best_score: float | None
+    best_epoch: int | None
+    complete: bool
+
+    @property
+    def checkpoint(self) -> Path:
+        return Run(self.dir).best_checkpoint
+
+    def describe(self) -> str:
+        if self.best_score is None:
+            return f"{self.dir} (no validation score recorded)"
+        return f"{self.dir} (best validation {self.monitor} {self.best_score:.4f} at epoch {self.best_epoch})"
+
+
+def read_trained_run(path: Path) -> TrainedRun:
+    """What a run directory says about itself; unreadable parts only make it count as incomplete."""
+    from abaw.report import read_metrics  # abaw.report imports matplotlib; only export/predict need it
+
+    monitor, mode = "score", "max"
+    try:
+        train = read_toml(path / "config.toml").get("train", {})
+        monitor, mode = str(train.get("monitor", monitor)), str(train.get("mode", mode))
+        metrics = read_metrics(path / "metrics.csv")
+    except (AbawError, ValueError, OSError):
+        return TrainedRun(path, monitor, mode, None, None, False)
+    column = f"val_{monitor}"
+    values = pd.to_numeric(metrics[column], errors="coerce") if column in metrics else pd.Series(dtype=float)
+    score = epoch = None
+    if values.notna().any():
+        row = values.idxmax() if mode == "max" else values.idxmin()
+        score = float(values[row])
+        epoch = int(metrics["epoch"][row]) if "epoch" in metrics else None
+    complete = (path / "report.md").is_file() and Run(path).best_checkpoint.is_file()
+    return TrainedRun(path, monitor, mode, score, epoch, complete)
+
+
+def trained_runs(output_root: str | Path, stage: str, name: str) -> list[TrainedRun]:
+    """Every run of `name` under `<output_root>/<stage>`, oldest first (folder names hold the start time)."""
+    parent = Path(output_root) / stage
+    folders = sorted(p for p in parent.glob(f"{name}-*") if RUN_FOLDER.fullmatch(p.name[len(name) + 1:]))
+    return [read_trained_run(p) for p in folders if p.is_dir()]
+
+
+def choose_run(output_root: str | Path, stage: str, name: str, best: bool = False) -> TrainedRun:
+    """The newest complete run of `name`, or with `best` the complete run with the best score."""
+    runs = trained_runs(output_root, stage, name)
+    complete = [r for r in runs if r.complete]
+    if not complete:
+        unfinished = f" ({len(runs)} unfinished: resume one with `train --resume RUN_DIR`)" if runs else ""
+        raise AbawError(f"{Path(output_root) / stage}: no complete trained run named {name!r}{unfinished}; "
+                        "run `train` first, or pass --checkpoint FILE_OR_RUN_DIR")
+    if not best:
+        return complete[-1]
+    scored = [r for r in complete if r.best_score is not None]
+    if not scored:
+        raise AbawError(f"{Path(output_root) / stage}: no run named {name!r} recorded a validation score; "
+                        "pass --checkpoint FILE_OR_RUN_DIR")
+    sign = 1.0 if scored[-1].mode == "max" else -1.0
+    return max(reversed(scored), key=lambda r: sign * r.best_score)

@@ -81,7 +81,8 @@ def trained(args: argparse.Namespace):
 
     cfg = load_cfg(args)
     setup_console()
-    path = resolve_checkpoint(cfg, args.checkpoint)
+    path, which = resolve_checkpoint(cfg, args.checkpoint)
+    print(f"using {which}")
     return cfg, path, load_trained(cfg, path)
 
 
@@ -142,7 +143,8 @@ def common(parser: argparse.ArgumentParser, config_required: bool = True) -> Non
 
 def with_checkpoint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path,
-                        help="checkpoint file or run directory (default: newest run of train.name)")
+                        help="checkpoint file, run directory, or 'best' (the best-scoring complete run of "
+                             "train.name); default: the newest complete run of train.name")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,14 +67,17 @@ def test_loading_is_weights_only(tmp_path):
 def test_foreign_missing_and_corrupt_files_are_user_errors(tmp_path):
     plain = tmp_path / "plain.pt"
     torch.save(nn.Linear(2, 2).state_dict(), plain)
-    with pytest.raises(AbawError, match="not an abaw checkpoint"):
+    short = r"^.*\.pt: not a checkpoint written by this toolkit \(truncated or another format\)$"
+    with pytest.raises(AbawError, match=short):
         load_checkpoint(plain)
     with pytest.raises(AbawError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
+    ours = save_checkpoint(tmp_path / "ours.pt", nn.Linear(20, 20).state_dict(), kind="linear").read_bytes()
     corrupt = tmp_path / "corrupt.pt"
-    corrupt.write_bytes(plain.read_bytes()[:100])
-    with pytest.raises(AbawError, match="not a readable checkpoint"):
-        load_checkpoint(corrupt)
+    for data in (ours[:100], ours[: len(ours) // 2], b"", b"some text\n" * 9):
+        corrupt.write_bytes(data)
+        with pytest.raises(AbawError, match=short):
+            load_checkpoint(corrupt)
 
 
 def test_failed_save_leaves_nothing(tmp_path):

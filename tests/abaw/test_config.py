@@ -79,3 +79,31 @@ def test_bad_toml_and_missing_file_are_clear_errors(tmp_path):
         read_toml(write(tmp_path, "[model\n"))
     with pytest.raises(AbawError, match="config file not found"):
         read_toml(tmp_path / "nope.toml")
+
+
+def test_misspelt_override_names_the_key_and_the_valid_ones(tmp_path):
+    path = write(tmp_path, "[model]\nhidden = 8\n")
+    with pytest.raises(AbawError, match=r"^--set model.hiden=2: unknown key hiden in \[model\]; "
+                                        r"valid keys: hidden, dropout, kind$"):
+        load_config(Stage, path, ["model.hiden=2"])
+    with pytest.raises(AbawError, match=r"unknown key modle in the config's top level; valid keys: name, "):
+        load_config(Stage, path, ["modle.hidden=2"])
+    with pytest.raises(AbawError, match=r"--set model.hidden.x=2: model.hidden is a value, not a section"):
+        load_config(Stage, path, ["model.hidden.x=2"])
+
+
+def test_override_paths_resolve_against_the_working_directory(tmp_path, monkeypatch):
+    path = write(tmp_path, '[data]\nannotations = "ann"\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(Stage, path, ["data.output_root=out", "init=weights/x.pt", "data.videos=~/v"])
+    assert cfg.data.output_root == tmp_path / "out" and cfg.init == tmp_path / "weights" / "x.pt"
+    assert cfg.data.videos == Path("~/v").expanduser()
+    assert cfg.data.annotations == tmp_path / "cfg" / "ann"  # written in the TOML: its folder
+
+
+def test_section_overrides_only_take_that_section(tmp_path, monkeypatch):
+    path = write(tmp_path, "[data]\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_section(DataConfig, path, "data", ["data.videos=v"]).videos == tmp_path / "v"
+    with pytest.raises(AbawError, match=r"unknown key model in the config's top level; valid keys: data"):
+        load_section(DataConfig, path, "data", ["model.hidden=3"])
