@@ -130,7 +130,7 @@ def load_windows(cfg: StageConfig, split: str) -> Table:
     path = windows_dir(cfg) / f"{split}.npz"
     if not path.is_file():
         raise AbawError(f"{path}: no windows table; run `main.py windows --split {split}` first")
-    table = read_table(path, "windows")
+    table = read_table(path, "windows", rerun=f"rerun `main.py windows --split {split}`")
     if table.meta.get("config_sha") != windows_sha(cfg):
         raise AbawError(f"{path}: written with other [windows]/[reliability] settings; rerun "
                         f"`main.py windows --split {split}`")
