@@ -71,8 +71,9 @@ def build_windows(cfg: StageConfig, split: str) -> Table:
     if longer.size:
         i = int(longer[0])
         raise AbawError(f"stream {streams.videos[i]} has {lengths[i]} annotation rows but its video "
-                        f"{base_video(str(streams.videos[i]))} has {frames[i]} frames; the annotation does not "
-                        "belong to this video (or the video file is cut short): fix the file or the timing")
+                        f"{base_video(str(streams.videos[i]))} has {frames[i]} frames; the annotation "
+                        "does not belong to this video (or the video file is cut short): fix the file or "
+                        "the timing")
     plan = plan_clips(frames, fps, ClipRule(w.length, w.hop, w.min_length), streams.videos)
     video_of = plan.video_of_row()
     b0, b1, valid = bin_times(plan.begin, plan.end, w.steps)

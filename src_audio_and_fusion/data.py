@@ -25,7 +25,8 @@ class WindowReader:
         self.paths = [wav_path(folder, str(v)) for v in table.videos]
         self.video_of = video_of
         self.first = np.rint(cols["begin"] * SAMPLE_RATE).astype(np.int64)
-        self.last = np.minimum(np.rint(cols["end"] * SAMPLE_RATE).astype(np.int64), self.first + window_samples)
+        last = np.rint(cols["end"] * SAMPLE_RATE).astype(np.int64)
+        self.last = np.minimum(last, self.first + window_samples)
         self.has_audio = cols["has_audio"].astype(bool)
         for v in np.unique(video_of[self.has_audio]):
             path = self.paths[v]

@@ -122,7 +122,8 @@ def add_extract_audio(sub) -> None:
     p = add_command(sub, "extract-audio", "one 16 kHz mono WAV per source video (resumable)",
                     cmd_extract_audio)
     common(p)
-    p.add_argument("--split", action="append", choices=stage_config.SPLITS, help="only this split (repeatable)")
+    p.add_argument("--split", action="append", choices=stage_config.SPLITS,
+                   help="only this split (repeatable)")
     p.add_argument("--shard", default="0/1", help="I/N: only every N-th video starting at I")
 
 

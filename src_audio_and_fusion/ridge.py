@@ -47,7 +47,8 @@ def bin_features(reader: WindowReader) -> np.ndarray:
     return out
 
 
-def _fit(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _fit(x: np.ndarray, y: np.ndarray, penalty: float
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-8] = 1.0
     z = (x - mean) / scale

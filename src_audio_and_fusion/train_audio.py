@@ -90,7 +90,8 @@ def split_labels(cfg: StageConfig, split: str, reader: WindowReader) -> np.ndarr
     """Frame labels [N, 2] of a split, checked to line up with the frames its windows table covers."""
     streams = split_streams(cfg, split)
     layout = FrameLayout.of(reader.table)
-    if not (np.array_equal(streams.videos, layout.videos) and np.array_equal(streams.offsets, layout.offsets)):
+    same = np.array_equal(streams.videos, layout.videos) and np.array_equal(streams.offsets, layout.offsets)
+    if not same:
         raise AbawError(f"the {split} windows table does not match the current annotations; rerun "
                         f"`main.py windows --split {split}`")
     return streams.labels

@@ -16,10 +16,12 @@ def resolve_checkpoint(cfg: StageConfig, given: Path | None) -> Path:
     if given is not None:
         path = given / "checkpoints" / "best.pt" if given.is_dir() else given
         if not path.is_file():
-            raise AbawError(f"{given}: no checkpoint there; pass a .pt file or a run directory of train-audio")
+            raise AbawError(f"{given}: no checkpoint there; pass a .pt file or a run directory of "
+                            "train-audio")
         return path
     parent = cfg.data.output_root / STAGE
-    runs = sorted(parent.glob(f"{cfg.train_audio.name}-*/checkpoints/best.pt"), key=lambda p: p.parent.parent.name)
+    runs = sorted(parent.glob(f"{cfg.train_audio.name}-*/checkpoints/best.pt"),
+                  key=lambda p: p.parent.parent.name)
     if not runs:
         raise AbawError(f"{parent}: no trained run named {cfg.train_audio.name!r}; run train-audio first "
                         "or pass --checkpoint")
@@ -34,11 +36,12 @@ def load_trained(cfg: StageConfig, path: Path) -> AudioModel:
     try:
         arch = Architecture(**ckpt["arch"])
     except TypeError as exc:
-        raise AbawError(f"{path}: its architecture record does not fit this version ({exc}); retrain") from exc
+        raise AbawError(f"{path}: its architecture record does not fit this version ({exc}); "
+                        "retrain") from exc
     if arch.steps != cfg.windows.steps or arch.window_samples != window_samples(cfg):
-        raise AbawError(f"{path}: trained on {arch.window_samples} samples in {arch.steps} steps, but [windows] "
-                        f"gives {window_samples(cfg)} samples in {cfg.windows.steps} steps; use the config it "
-                        "was trained with")
+        raise AbawError(f"{path}: trained on {arch.window_samples} samples in {arch.steps} steps, but "
+                        f"[windows] gives {window_samples(cfg)} samples in {cfg.windows.steps} steps; use "
+                        "the config it was trained with")
     backbone = WavLMModel(WavLMConfig(**arch.backbone))
     model = AudioModel(backbone, arch)
     load_state(model, ckpt["model"], str(path))

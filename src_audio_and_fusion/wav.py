@@ -62,7 +62,8 @@ def decode_to_wav(video: Path, out: Path) -> tuple[str, str]:
     with atomic_path(out) as tmp:
         result = subprocess.run(
             [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video), "-vn",
-             "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "wav", str(tmp)],
+             "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "wav",
+             str(tmp)],
             capture_output=True, text=True, errors="replace", check=False)
         if result.returncode != 0:
             raise _Failed(f"ffmpeg failed to decode its audio ({_last_line(result.stderr)})")
@@ -135,8 +136,9 @@ def check_wav(path: Path) -> int:
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise AbawError(f"{path}: not a readable WAV ({exc}); rerun extract-audio") from exc
     if info.samplerate != SAMPLE_RATE or info.channels != 1:
-        raise AbawError(f"{path}: {info.samplerate} Hz with {info.channels} channel(s); the audio model reads "
-                        f"{SAMPLE_RATE} Hz mono, so delete the file and rerun extract-audio to decode it again")
+        raise AbawError(f"{path}: {info.samplerate} Hz with {info.channels} channel(s); the audio model "
+                        f"reads {SAMPLE_RATE} Hz mono, so delete the file and rerun extract-audio to decode "
+                        "it again")
     return int(info.frames)
 
 
