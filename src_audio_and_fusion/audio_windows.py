@@ -85,6 +85,9 @@ def build_windows(cfg: StageConfig, split: str) -> Table:
     open_sec = np.full(k, np.nan, np.float32)
     speech = np.full(k, np.nan, np.float32)
     status = audio_status(cfg)
+    if not status:
+        log.warning("%s: no audio recorded there yet, so every window is marked without audio; run "
+                    "extract-audio first", wav_dir(cfg))
     has_audio = np.array([status.get(base_video(str(v))) == OK for v in streams.videos])[video_of]
     speech_cache: dict[str, np.ndarray] = {}
     for i in tqdm(range(len(streams.videos)), desc=f"windows {split}", unit="stream"):

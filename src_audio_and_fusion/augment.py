@@ -5,21 +5,33 @@ Each is applied with its own probability from `[augment]`, on the window's real 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import torch
 from scipy.signal import fftconvolve
 
 from src_audio_and_fusion.config import SAMPLE_RATE, AugmentConfig
 
 
 class Augmenter:
-    """Callable on float32 samples; draws from its own generator so DataLoader workers differ by seed."""
+    """Callable on float32 samples. Its generator is seeded from `seed` and torch's seed of the process
+    it runs in, so each DataLoader worker draws differently and a seeded run repeats exactly."""
 
     def __init__(self, cfg: AugmentConfig, seed: int = 0) -> None:
-        self.cfg = cfg
-        self.rng = np.random.default_rng(seed)
+        self.cfg, self.seed = cfg, seed
+        self.rng: np.random.Generator | None = None
+        self.owner: int | None = None
+
+    def generator(self) -> np.random.Generator:
+        process = os.getpid()
+        if self.rng is None or self.owner != process:
+            self.rng = np.random.default_rng([self.seed, torch.initial_seed() % 2**63])
+            self.owner = process
+        return self.rng
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        cfg, rng = self.cfg, self.rng
+        cfg, rng = self.cfg, self.generator()
         x = x.astype(np.float32, copy=True)
         if rng.random() < cfg.reverb_p:
             x = reverb(x, rng.uniform(*cfg.rt60), rng)

@@ -87,6 +87,8 @@ class TrainAudioConfig(LoopConfig):
     backbone_lr: float = 5e-6
     batch_size: int = 8
     ema_decay: float = 0.998
+    amp_dtype: Literal["float16", "bfloat16"] = "bfloat16"
+    num_workers: int = 4
     plateau_patience: int = 3
     early_stop_patience: int = 6
     loss_weights: tuple[float, ...] = (0.7, 0.3)

@@ -34,8 +34,15 @@ def dataset_with_a_silent_video(tiny_dataset, tmp_path_factory):
     return root, silent
 
 
-def test_tiny_pipeline(dataset_with_a_silent_video, write_config, tmp_path, capsys) -> None:
+def burst_share(bursts: list[list[float]], begin: float, end: float) -> float:
+    """Share of [begin, end) seconds inside any of the voiced bursts."""
+    t = np.linspace(begin, end, 400, endpoint=False)
+    return float(np.mean([any(a <= x < b for a, b in bursts) for x in t]))
+
+
+def test_tiny_pipeline(dataset_with_a_silent_video, tiny_description, write_config, tmp_path, capsys) -> None:
     root, silent = dataset_with_a_silent_video
+    description = tiny_description
     config = str(write_config(tmp_path, root))
     assert main(["extract-audio", "--config", config]) == 0
     assert "1 without an audio track" in capsys.readouterr().out
@@ -49,6 +56,21 @@ def test_tiny_pipeline(dataset_with_a_silent_video, write_config, tmp_path, caps
     assert not val.columns["reliable"][silent_rows].any()
     assert val.columns["has_audio"][~silent_rows].all()
     assert val.columns["label"].shape[1:] == (4, 2)
+
+    # Voice activity: silero-vad's share of speech follows the bursts the generator voiced on the
+    # recording's one audio track (both persons' voices in a two-person recording).
+    assert main(["windows", "--config", config, "--split", "val", "--set", "reliability.policy=\"either\"",
+                 "--set", f"windows.out=\"{tmp_path / 'vad'}\""]) == 0
+    vad = read_table(tmp_path / "vad" / "val.npz", "windows")
+    ratio = vad.columns["speech_ratio"]
+    assert np.isnan(ratio[silent_rows]).all() and np.isfinite(ratio[~silent_rows]).all()
+    bursts = {video: [burst for person in rec["videos"]
+                      for burst in description["videos"][person]["speech_seconds"]]
+              for rec in description["recordings"] for video in rec["videos"]}
+    voiced = np.array([burst_share(bursts[str(vad.videos[v])], a, b)
+                       for v, a, b in zip(vad.video_of_row(), vad.columns["begin"], vad.columns["end"],
+                                          strict=True)])
+    assert np.corrcoef(voiced[~silent_rows], ratio[~silent_rows])[0, 1] > 0.9
 
     assert main(["train-audio", "--config", config]) == 0
     out = capsys.readouterr().out
