@@ -159,5 +159,5 @@ def windows_dir(cfg: StageConfig) -> Path:
 
 
 def windows_sha(cfg: StageConfig) -> str:
-    """Fingerprint of what shapes the windows tables."""
-    return config_sha(dataclasses.replace(StageConfig(), windows=cfg.windows, reliability=cfg.reliability))
+    """Fingerprint of what shapes the windows tables: the [windows] and [reliability] sections."""
+    return config_sha(cfg.windows) + config_sha(cfg.reliability)
