@@ -3,6 +3,10 @@
 Checks: annotation files parse; every annotated video has a crops folder and a video file; crop counts
 fit the annotation frame counts; each video's fps can be measured (cached); the test template matches
 the Test_Set annotations when both exist. Only counts and headers are read, never images.
+
+`--for` names the stages to be run: what they read must be there (errors), what they do not read is
+only reported (warnings). Many users start with the crops alone, which is all the face stage needs;
+the behaviour and audio stages read the videos.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from abaw.config import DataConfig, load_section
 from abaw.errors import AbawError
 
 SHOWN = 5  # offending videos listed per check
+# What each stage reads besides the annotations.
+NEEDS = {"face": {"crops"}, "behaviour": {"videos"}, "audio": {"videos"}, "all": {"crops", "videos"}}
 FRAME_TOLERANCE = 0.01  # video frame count vs annotation lines, as a fraction, before a warning
 
 
@@ -127,16 +133,18 @@ def _count_crops(folder: Path) -> int | None:
         return None
 
 
-def check_crops(data: DataConfig, layout: Layout) -> Check:
+def check_crops(data: DataConfig, layout: Layout, required: bool = True) -> Check:
     check = Check("crops")
+    missing = check.errors if required else check.warnings
     if not data.cropped_aligned.is_dir():
-        check.errors.append(f"{data.cropped_aligned}: crops folder not found (set [data] cropped_aligned)")
+        why = "" if required else "; only the face stage reads them (doctor --for face)"
+        missing.append(f"{data.cropped_aligned}: crops folder not found (set [data] cropped_aligned){why}")
         return check
     ratios = {}
     for video, (_, n) in layout.videos.items():
         crops = _count_crops(data.cropped_aligned / video)
         if crops is None:
-            check.errors.append(f"{video}: no crops folder {data.cropped_aligned / video}")
+            missing.append(f"{video}: no crops folder {data.cropped_aligned / video}")
         elif crops > n:
             check.errors.append(f"{video}: {crops} crops for {n} annotated frames")
         elif crops == 0:
@@ -152,17 +160,19 @@ def check_crops(data: DataConfig, layout: Layout) -> Check:
     return check
 
 
-def check_videos(data: DataConfig, layout: Layout) -> tuple[Check, dict[Path, int]]:
+def check_videos(data: DataConfig, layout: Layout, required: bool = True) -> tuple[Check, dict[Path, int]]:
     """Video file per annotated video; returns the files found with the most frames annotated on each."""
     check = Check("video files")
+    missing = check.errors if required else check.warnings
     files: dict[Path, int] = {}
     if not data.videos.is_dir():
-        check.errors.append(f"{data.videos}: videos folder not found (set [data] videos)")
+        why = "" if required else "; the behaviour and audio stages read them (doctor --for behaviour|audio)"
+        missing.append(f"{data.videos}: videos folder not found (set [data] videos){why}")
         return check, files
     for video, (_, n) in layout.videos.items():
         path = find_video_file(data.videos, video)
         if path is None:
-            check.errors.append(f"{video}: no video file {base_video(video)}.* under {data.videos}")
+            missing.append(f"{video}: no video file {base_video(video)}.* under {data.videos}")
             continue
         files[path] = max(files.get(path, 0), n)
         check.ok += 1
@@ -195,10 +205,13 @@ def check_fps(data: DataConfig, files: dict[Path, int]) -> Check:
     return check
 
 
-def diagnose(data: DataConfig, probe_fps: bool = True) -> list[Check]:
+def diagnose(data: DataConfig, probe_fps: bool = True, stages: tuple[str, ...] = ("all",)) -> list[Check]:
+    """Every check; `stages` (keys of NEEDS) decide whether missing crops or videos are errors."""
+    needs = set().union(*(NEEDS[s] for s in stages))
     layout = Layout()
-    checks = [check_annotations(data, layout), check_template(data, layout), check_crops(data, layout)]
-    videos, files = check_videos(data, layout)
+    checks = [check_annotations(data, layout), check_template(data, layout),
+              check_crops(data, layout, "crops" in needs)]
+    videos, files = check_videos(data, layout, "videos" in needs)
     checks.append(videos)
     if probe_fps:
         checks.append(check_fps(data, files))
@@ -224,15 +237,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(subparsers, "doctor", "check a dataset layout before a long run", run_doctor)
     parser.add_argument("--config", type=Path, required=True,
                         help="any config file with a [data] section (other sections are ignored)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a [data] key, e.g. --set data.videos=/data/videos (repeatable)")
+    parser.add_argument("--for", dest="stages", action="append", choices=tuple(NEEDS),
+                        help="stages you will run (repeatable; default face): what they read must exist, "
+                             "the rest is a warning")
     parser.add_argument("--no-fps", action="store_true", help="skip measuring the videos' frame rates")
 
 
 def run_doctor(args: argparse.Namespace) -> dict:
-    data = load_section(DataConfig, args.config, "data")
-    checks = diagnose(data, probe_fps=not args.no_fps)
+    data = load_section(DataConfig, args.config, "data", args.set)
+    stages = tuple(args.stages or ("face",))
+    checks = diagnose(data, probe_fps=not args.no_fps, stages=stages)
+    print(f"checking the layout for: {', '.join(stages)}")
     print(report(checks))
     errors = sum(len(c.errors) for c in checks)
     warnings = sum(len(c.warnings) for c in checks)
     print(f"{'OK' if not errors else 'FAILED'}: {errors} errors, {warnings} warnings")
-    return {"ok": errors == 0, "errors": errors, "warnings": warnings,
+    return {"ok": errors == 0, "errors": errors, "warnings": warnings, "for": list(stages),
             "checks": {c.name: c.as_dict() for c in checks}}

@@ -4,7 +4,8 @@ Layout (DESIGN §3): `<features>/<split>/<video>.npz` with `frames` int32 [N] (1
 a face crop) and `features` [N, D]. Beside them, the split's `abaw.manifest` (`manifest.jsonl`, or
 `manifest-<I>of<N>.jsonl` per shard) gets one line per finished video: the fingerprint of its crop
 files as inputs, the backbone config fingerprint as identity, and as info its `frames` (rows),
-`crops` (files found), `backbone` and `dim`. A cache is trusted only when its manifest line matches,
+`crops` (files found), `backbone`, `dim` and `unreadable` (frames whose crop could not be decoded,
+also listed in `errors.jsonl`). A cache is trusted only when its manifest line matches,
 so an interrupted, damaged, stale or foreign cache is redone by `extract` and refused by `train`
 instead of being silently reused.
 """
@@ -20,6 +21,7 @@ from abaw.errors import AbawError
 from abaw.manifest import Manifest, Shard
 from abaw.npzfile import load_npz
 
+ERRORS = "errors.jsonl"  # per split: one line per crop that could not be decoded
 RERUN = "rerun `src_visual_dynamic_model/main.py extract` for this split, which redoes damaged caches"
 
 
@@ -29,6 +31,10 @@ def split_dir(features: Path, split: str) -> Path:
 
 def cache_path(features: Path, split: str, video: str) -> Path:
     return features / split / f"{video}.npz"
+
+
+def errors_path(features: Path, split: str) -> Path:
+    return features / split / ERRORS
 
 
 def open_manifest(features: Path, split: str, identity: str, shard: Shard = (0, 1)) -> Manifest:

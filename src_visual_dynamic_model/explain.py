@@ -22,8 +22,8 @@ from abaw.atomic import atomic_path
 from abaw.errors import AbawError
 from abaw.plots import new_figure, save_figure
 from src_visual_dynamic_model.backbones import FrameEncoder, letterbox, load_backbone, to_input
-from src_visual_dynamic_model.config import VisualConfig
-from src_visual_dynamic_model.data import SplitData, load_split
+from src_visual_dynamic_model.config import SPLITS, VisualConfig
+from src_visual_dynamic_model.data import SplitData, load_split, split_positions
 from src_visual_dynamic_model.extract import CropLayout
 from src_visual_dynamic_model.model import TemporalTransformer
 
@@ -123,10 +123,28 @@ def draw(path: Path, title: str, frames: np.ndarray, importance: np.ndarray, out
     save_figure(fig, path, dpi=90)
 
 
+def check_split_has(cfg: VisualConfig, split: str, video: str) -> None:
+    """A video of another split (a common slip: explain searches val by default) says where it is."""
+    positions = split_positions(cfg, split)
+    if video in set(map(str, positions.videos)):
+        return
+    found = []
+    for other in (s for s in SPLITS if s != split):
+        try:
+            if video in set(map(str, split_positions(cfg, other).videos)):
+                found.append(other)
+        except AbawError:  # that split's annotations or template are missing: nothing to suggest
+            continue
+    hint = (f"it is in the {found[0]} split: pass --split {found[0]}" if found
+            else "no split has it; check the video id")
+    raise AbawError(f"video {video!r} is not in the {split} split (searched {positions.source}); {hint}")
+
+
 def explain(cfg: VisualConfig, model: TemporalTransformer, split: str, video: str, frame: int, out: Path,
             top: int = 8) -> dict[str, Any]:
     if top < 0:
         raise AbawError(f"--top {top}: the number of crops to show must be 0 or more")
+    check_split_has(cfg, split, video)
     data: SplitData = load_split(cfg, split, expect_dim=model.arch.input_dim, video=video)
     hits = np.flatnonzero(data.frames == frame)
     if not hits.size:

@@ -10,6 +10,7 @@ stopped, and re-aligned crops or a damaged cache are extracted again.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from abaw.affwild import index_split, read_template
+from abaw.atomic import write_text
 from abaw.config import DataConfig
 from abaw.errors import AbawError
 from abaw.manifest import Manifest, Shard, files_fingerprint, shard_items
@@ -30,6 +32,8 @@ from src_visual_dynamic_model.backbones import FrameEncoder, letterbox, load_bac
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha, features_dir
 
 log = logging.getLogger("abaw.visual")
+
+SHOWN = 5  # unreadable crop paths returned (and printed) per split
 
 
 def split_videos(data: DataConfig, split: str) -> np.ndarray:
@@ -114,18 +118,20 @@ class VideoWriter:
         n = len(frames)
         self.rows, self.ok, self.pending = [rows[n:]], [ok[n:]], len(rows) - n
         keep = ok[:n]
-        if not keep.all():
-            bad = frames[~keep]
+        bad = frames[~keep]
+        if bad.size:
             self.unreadable += bad.size
             log.warning("video %s: %d crop(s) could not be decoded and count as frames without a face "
                         "(first: %s)", video, bad.size, self.layout.path(video, bad[0]))
-        self.write(video, frames[keep], rows[:n][keep], n, self.inputs[self.current])
+        self.write(video, frames[keep], rows[:n][keep], n, self.inputs[self.current], bad)
         self.current += 1
 
-    def write(self, video: str, frames: np.ndarray, rows: np.ndarray, crops: int, inputs: str) -> None:
+    def write(self, video: str, frames: np.ndarray, rows: np.ndarray, crops: int, inputs: str,
+              unreadable: np.ndarray) -> None:
         cache.write_cache(cache.cache_path(self.features, self.split, video), frames, rows, self.dtype)
         self.manifest.record(video, inputs, frames=int(len(frames)), crops=crops,
-                             backbone=self.encoder.identity, dim=self.encoder.dim)
+                             backbone=self.encoder.identity, dim=self.encoder.dim,
+                             unreadable=unreadable.tolist())
 
 
 def up_to_date(manifest: Manifest, video: str, inputs: str, path: Path) -> bool:
@@ -148,7 +154,8 @@ def extract_split(cfg: VisualConfig, encoder: FrameEncoder, device: torch.device
     if not layout.root.is_dir():
         raise AbawError(f"data.cropped_aligned = {layout.root}: folder not found; point it at the face crops")
     features, sha = features_dir(cfg), backbone_sha(cfg)
-    videos = shard_items([str(v) for v in split_videos(cfg.data, split)], shard)
+    all_videos = [str(v) for v in split_videos(cfg.data, split)]
+    videos = shard_items(all_videos, shard)
     crops = [layout.frames(v) for v in videos]
     if videos and not any(len(c) for c in crops):
         raise AbawError(f"{layout.root}: no face crops found for any {split} video (pattern "
@@ -170,8 +177,31 @@ def extract_split(cfg: VisualConfig, encoder: FrameEncoder, device: torch.device
     writer.add(np.zeros((0, encoder.dim), np.float32), np.zeros(0, bool))  # writes leading empty videos
     if len(dataset):
         encode_all(cfg, encoder, device, dataset, writer, f"extract {split}")
+    unreadable = write_errors(cache.open_manifest(features, split, sha, shard), all_videos, layout)
     return {"videos": len(videos), "extracted": len(todo), "reused": len(videos) - len(todo),
-            "crops": int(counts.sum()), "no_crops": len(empty), "unreadable": writer.unreadable}
+            "crops": int(counts.sum()), "no_crops": len(empty), "unreadable": writer.unreadable,
+            "unreadable_crops": unreadable[:SHOWN],
+            "errors": str(cache.errors_path(features, split)) if unreadable else None}
+
+
+def write_errors(manifest: Manifest, videos: list[str], layout: CropLayout) -> list[str]:
+    """Rewrite `errors.jsonl` of the split with every crop that could not be decoded, as recorded in the
+    manifest for the current caches of all its videos (every shard's); returns their paths."""
+    lines, paths = [], []
+    for video in videos:
+        entry = manifest.entry(video)
+        if entry is None or entry.identity != manifest.identity:
+            continue
+        for frame in entry.info.get("unreadable", []):
+            paths.append(layout.path(video, frame))
+            lines.append(json.dumps({"video": video, "frame": frame, "path": paths[-1],
+                                     "error": "could not be decoded as an image"}))
+    path = manifest.folder / cache.ERRORS
+    if lines:
+        write_text(path, "\n".join(lines) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+    return paths
 
 
 def encode_all(cfg: VisualConfig, encoder: FrameEncoder, device: torch.device, dataset: CropDataset,

@@ -51,6 +51,9 @@ def cmd_extract(args: argparse.Namespace) -> dict:
               f"{counts['reused']} reused), "
               f"{counts['crops']} crops encoded, {counts['no_crops']} without crops, "
               f"{counts['unreadable']} unreadable")
+        if counts["errors"]:
+            print(f"  crops that could not be decoded are listed in {counts['errors']}; first: "
+                  + ", ".join(counts["unreadable_crops"]))
     print(f"features: {stage_config.features_dir(cfg)}")
     return result
 

@@ -75,11 +75,47 @@ def test_clean_layout_passes_and_caches_fps(layout, capsys):
     assert "crops/frames median" in out
 
 
-def test_missing_video_file_fails_and_names_the_video(layout, capsys):
+def test_missing_video_file_fails_the_stages_that_read_videos(layout, capsys):
     (layout / "videos" / "c.mp4").unlink()
-    code, out, result = doctor(layout, capsys)
+    code, out, result = doctor(layout, capsys, "--for", "face", "--for", "audio")
     assert code == 1 and not result["ok"] and result["checks"]["video files"]["errors"] == 1
+    assert result["for"] == ["face", "audio"]
     assert "error: video files: c: no video file" in out
+    code, out, result = doctor(layout, capsys, "--no-fps")  # the face stage alone does not read videos
+    assert code == 0 and result["checks"]["video files"]["warnings"] == 1
+    assert "warning: video files: c: no video file" in out
+
+
+def test_crops_only_layout_passes_for_the_face_stage_with_a_warning(layout, capsys):
+    shutil.rmtree(layout / "videos")
+    code, out, result = doctor(layout, capsys)
+    assert code == 0 and result["ok"] and result["errors"] == 0 and result["warnings"] == 1
+    assert "checking the layout for: face" in out
+    assert "videos folder not found (set [data] videos); the behaviour and audio stages read them" in out
+    config = layout / "data.toml"
+    config.write_text(config.read_text().replace('videos = "videos"\n', ""))  # the key left out
+    assert doctor(layout, capsys)[0] == 0
+    for stage in ("behaviour", "audio", "all"):
+        code, out, result = doctor(layout, capsys, "--for", stage)
+        assert code == 1 and result["checks"]["video files"]["errors"] == 1
+    shutil.rmtree(layout / "cropped_aligned")  # the behaviour stage reads no crops
+    (layout / "videos").mkdir()
+    for video in "abcd":
+        write_video(layout / "videos" / f"{video}.mp4", 2)
+    given = f"data.videos={layout / 'videos'}"  # the key is left out of the file: --set gives it
+    code, out, result = doctor(layout, capsys, "--for", "behaviour", "--no-fps", "--set", given)
+    assert code == 0 and result["checks"]["crops"]["warnings"] == 1
+    assert result["checks"]["video files"]["ok"] == 5
+
+
+def test_set_overrides_data_keys_against_the_working_directory(layout, capsys, monkeypatch):
+    monkeypatch.chdir(layout)
+    shutil.move(layout / "videos", layout / "elsewhere")
+    code, _, result = doctor(layout, capsys, "--for", "all", "--no-fps", "--set", "data.videos=elsewhere")
+    assert code == 0 and result["checks"]["video files"]["ok"] == 5
+    assert main(["doctor", "--config", str(layout / "data.toml"), "--set", "data.vidoes=x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set data.vidoes=x: unknown key vidoes in [data]; valid keys: annotations")
 
 
 def test_too_many_crops_is_an_error_and_an_empty_folder_a_warning(layout, capsys):
@@ -140,7 +176,7 @@ def test_synthetic_dataset_passes_until_a_shared_video_goes_missing(tiny_dataset
     assert code == 0 and result["errors"] == 0 and result["checks"]["fps"]["ok"] > 0
     pair = sorted(p.name[: -len("_left")] for p in (out / "cropped_aligned").glob("*_left"))[0]
     next((out / "videos").glob(f"{pair}.*")).unlink()
-    code, out_text, result = doctor(out, capsys, "--no-fps")
+    code, out_text, result = doctor(out, capsys, "--no-fps", "--for", "all")
     assert code == 1 and result["checks"]["video files"]["errors"] == 2
     assert f"error: video files: {pair}_left: no video file {pair}.*" in out_text
     assert f"error: video files: {pair}_right: no video file {pair}.*" in out_text

@@ -354,3 +354,23 @@ def test_bad_tables_through_the_cli(tmp_path):
         assert done.stderr.startswith(f"error: {tmp_path / name}: ") and message in done.stderr
         assert done.stderr.count("\n") == 1  # one line, no traceback
     assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "convert", "merge"])
+def test_a_truncated_table_is_one_line_in_every_command_that_reads_tables(tmp_path, capsys, command):
+    from abaw.cli import main
+
+    table = tmp_path / "val.npz"
+    write_table(table, small_frames())
+    table.write_bytes(table.read_bytes()[:600])  # a copy cut short
+    (tmp_path / "Validation_Set").mkdir()
+    (tmp_path / "Validation_Set" / "a.txt").write_text("valence,arousal\n0.1,0.2\n")
+    args = {"evaluate": ["--annotations", str(tmp_path / "Validation_Set"), "--predictions", str(table)],
+            "convert": ["--to", "pkl", str(table), str(tmp_path / "val.pkl")],
+            "merge": [str(tmp_path / "out.npz"), str(table)]}[command]
+    assert main([command, *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {table}: damaged or incomplete (")
+    assert "write it again with the command that produced it" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Validation_Set", "val.npz"]

@@ -60,7 +60,11 @@ def test_explain_bad_frames(trained_mini, tmp_path):
     cfg = stage_config.load(path)
     with pytest.raises(AbawError, match="frame 99 is not one of them"):
         explain(cfg, load_trained(cfg, best), "val", "va_a", 99, tmp_path)
-    with pytest.raises(AbawError, match="'nope' is not in this split"):
+    with pytest.raises(AbawError, match=r"video 'nope' is not in the val split \(searched .*annotations\); "
+                                        "no split has it"):
         explain(cfg, load_trained(cfg, best), "val", "nope", 1, tmp_path)
+    with pytest.raises(AbawError, match=r"'tr_a' is not in the val split .* it is in the train split: "
+                                        "pass --split train"):
+        explain(cfg, load_trained(cfg, best), "val", "tr_a", 1, tmp_path)
     with pytest.raises(AbawError, match="--top -2"):
         explain(cfg, load_trained(cfg, best), "val", "va_a", 10, tmp_path, top=-2)

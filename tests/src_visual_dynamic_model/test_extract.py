@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -18,7 +19,7 @@ def test_extract_writes_one_cache_per_video(mini):
     cfg = stage_config.load(mini)
     result = extract(cfg, ("train", "val"))
     assert result["train"] == {"videos": 3, "extracted": 3, "reused": 0, "crops": 52, "no_crops": 1,
-                               "unreadable": 0}
+                               "unreadable": 0, "unreadable_crops": [], "errors": None}
     frames, rows = cache.read_cache(cache.cache_path(features(cfg), "train", "tr_a"), "tr_a")
     assert frames.tolist() == [f for f in range(1, 31) if f not in (5, 6, 7)]
     assert rows.shape == (27, 16) and np.isfinite(rows).all()
@@ -101,15 +102,29 @@ def test_empty_crops_folder_is_an_error(mini):
         extract(cfg, ("train",))
 
 
-def test_unreadable_crop_counts_as_no_face(mini, caplog):
+def test_unreadable_crops_count_as_no_face_and_are_listed(mini, capsys):
+    from src_visual_dynamic_model.main import main
+
     cfg = stage_config.load(mini)
-    (mini.parent / "cropped_aligned/va_b/00003.jpg").write_bytes(b"not a jpeg")
-    result = extract(cfg, ("val",))["val"]
-    assert result["unreadable"] == 1
+    for frame in (3, 9):
+        (mini.parent / f"cropped_aligned/va_b/{frame:05d}.jpg").write_bytes(b"not a jpeg")
+    assert main(["extract", "--config", str(mini), "--split", "val", "--shard", "1/2"]) == 0
     frames, _ = cache.read_cache(cache.cache_path(features(cfg), "val", "va_b"), "va_b")
-    assert 3 not in frames and len(frames) == 13
-    assert "could not be decoded" in caplog.text
-    assert extract(cfg, ("val",))["val"]["extracted"] == 0  # still counts as done
+    assert 3 not in frames and 9 not in frames and len(frames) == 12
+    errors = cache.errors_path(features(cfg), "val")
+    lines = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert [(e["video"], e["frame"]) for e in lines] == [("va_b", 3), ("va_b", 9)]
+    out, err = capsys.readouterr()
+    assert "va_b: 2 crop(s) could not be decoded" in err
+    assert f"listed in {errors}; first: {lines[0]['path']}, {lines[1]['path']}" in out
+    # Resumed whole: va_b is reused and its errors stay listed; once repaired, the list goes.
+    result = extract(cfg, ("val",))["val"]
+    assert result["extracted"] == 1 and result["unreadable"] == 0 and len(result["unreadable_crops"]) == 2
+    crops = mini.parent / "cropped_aligned" / "va_b"
+    for frame in (3, 9):
+        shutil.copy(crops / "00001.jpg", crops / f"{frame:05d}.jpg")
+    result = extract(cfg, ("val",))["val"]
+    assert result["extracted"] == 1 and result["errors"] is None and not errors.exists()
 
 
 def test_custom_crop_pattern(tmp_path):

@@ -1,6 +1,7 @@
 """The CLI itself: where it runs from, and how user mistakes come out."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_a_user_mistake_is_one_line_and_exit_1(mini):
     (["train"], "run `src_visual_dynamic_model/main.py extract"),  # nothing extracted yet
     (["predict"], "exactly one of --template"),
     (["extract", "--shard", "3/2"], "--shard"),
-    (["extract", "--set", "model.width=3"], "unknown key(s) width"),
+    (["extract", "--set", "model.width=3"], "--set model.width=3: unknown key width in [model]; valid keys"),
     (["export", "--checkpoint", "missing.pt"], "no checkpoint there"),
 ])
 def test_user_mistakes_in_process(mini, capsys, args, message):
@@ -52,3 +53,38 @@ def test_extract_from_inside_the_folder_with_json(mini):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["val"]["videos"] == 2 and result["val"]["crops"] == 32
+
+
+def test_a_truncated_cache_is_one_line_everywhere_until_extract_repairs_it(trained_mini, tmp_path, capsys):
+    from src_visual_dynamic_model.main import main
+
+    path, _, _ = trained_mini
+    copy = tmp_path / "copy"
+    shutil.copytree(path.parent, copy)
+    config = str(copy / "config.toml")
+    cut = copy / "features" / "val" / "va_a.npz"
+    cut.write_bytes(cut.read_bytes()[:200])
+    for args in (["train"], ["export"], ["predict", "--split", "val"],
+                 ["explain", "--video", "va_a", "--frame", "3"]):
+        assert main([args[0], "--config", config, *args[1:]]) == 1, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"error: {cut}: damaged or incomplete ("), args
+        assert "rerun `src_visual_dynamic_model/main.py extract`" in err[-1]
+        assert not any("Traceback" in line for line in err)
+    assert main(["extract", "--config", config, "--split", "val"]) == 0
+    assert "val: 2 videos (1 extracted, 1 reused)" in capsys.readouterr().out
+    assert main(["predict", "--config", config, "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"using the newest complete run of train.name 'visual': {copy / 'out'}")
+
+
+def test_set_paths_resolve_against_the_working_directory(mini, tmp_path, monkeypatch):
+    from src_visual_dynamic_model.main import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["extract", "--config", str(mini), "--split", "val", "--set", "data.output_root=out",
+                 "--set", "extract.features=''"]) == 0
+    assert (elsewhere / "out" / "visual_features" / "val" / "manifest.jsonl").is_file()
+    assert not (mini.parent / "out").exists()
