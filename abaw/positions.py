@@ -1,4 +1,5 @@
-"""A split's frame positions: the frames every stage must predict (annotation lines, template rows)."""
+"""A split's frame positions: the frames every stage must predict (annotation lines, template rows),
+and the checked way back to a submission in template order."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 
 from abaw.affwild import index_split, read_template
 from abaw.config import DataConfig
+from abaw.errors import AbawError
+from abaw.submission import validate_submission, write_submission
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,3 +41,27 @@ def split_positions(data: DataConfig, split: str, template: Path | None = None) 
     frames = rows.frames[order].astype(np.int32)
     return Positions(rows.videos, offsets, frames, np.full((len(frames), 2), np.nan, np.float32), order,
                      str(path))
+
+
+def contiguous(pos: Positions) -> bool:
+    """Whether each video's positions are frames 1..n, as per-video TXT files (line k = frame k) require."""
+    first = pos.offsets[:-1]
+    expected = np.arange(int(pos.offsets[-1])) - np.repeat(first, np.diff(pos.offsets)) + 1
+    return bool(np.array_equal(pos.frames, expected))
+
+
+def template_order(pos: Positions, values: np.ndarray) -> np.ndarray:
+    """Values of the test positions put back in template row order."""
+    assert pos.template_rows is not None
+    out = np.empty_like(values)
+    out[pos.template_rows] = values
+    return out
+
+
+def write_submission_checked(path: Path, template_path: Path, pos: Positions, pred: np.ndarray) -> Path:
+    """Write the flat submission and validate it; a problem is an error, never a silent bad file."""
+    write_submission(path, read_template(template_path), template_order(pos, pred))
+    problems = validate_submission(template_path, path)
+    if problems:
+        raise AbawError(f"{path}: the written submission is not valid: {'; '.join(problems[:5])}")
+    return path
