@@ -1,0 +1,141 @@
+"""Segments tables made from the tiny synthetic dataset's annotations, and a small stage config.
+
+The description stage would write these tables from videos; here each clip's `mm_last` vector is its
+label through a fixed random projection plus noise (so a model can learn something), `mm_mean` is noise
+of another width. Clips follow the clip rule: 4 s every 2 s, a tail kept when at least 1 s long.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abaw.config import DataConfig
+from abaw.positions import split_positions
+from abaw.tables import make_meta, segments_table, write_table
+
+SMALL = """
+[data]
+annotations = "{root}/annotations"
+test_template = "{root}/test_template.txt"
+output_root = "out"
+
+[input]
+segments = "segments"
+features = ["mm_last"]
+
+[model]
+kind = "mamba"
+d_model = 16
+head_dim = 8
+dropout = 0.0
+
+[model.mamba]
+layers = 2
+d_state = 4
+
+[model.transformer]
+layers = 1
+heads = 2
+ff_dim = 32
+
+[model.mlp]
+layers = 1
+ff_dim = 32
+
+[train]
+epochs = 2
+seq_len = 4
+stride = 2
+batch_size = 4
+log_every = 0
+"""
+
+
+def clip_plan(
+    n_frames: int, fps: float, length: float = 4.0, hop: float = 2.0, min_length: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Half-open frame rows [start, stop) of the clips of a video of n_frames at fps (plain loop)."""
+    duration = n_frames / fps
+    spans, t = [], 0.0
+    while True:
+        if t + length >= duration - 1e-9:
+            if abs(t + length - duration) < 1e-9:
+                spans.append((t, t + length))
+            elif duration - t >= min_length or not spans:
+                spans.append((t, duration))
+            break
+        spans.append((t, t + length))
+        t += hop
+    start = np.rint(np.array([s for s, _ in spans]) * fps).astype(np.int64)
+    stop = np.rint(np.array([e for _, e in spans]) * fps).astype(np.int64)
+    return start, stop
+
+
+def write_segments(dataset: Path, out: Path, seed: int = 0, noise: float = 0.3) -> Path:
+    videos = json.loads((dataset / "dataset.json").read_text())["videos"]
+    fps = {name: video["fps"] for name, video in videos.items()}
+    data = DataConfig(annotations=dataset / "annotations", test_template=dataset / "test_template.txt")
+    rng = np.random.default_rng(seed)
+    mixing = np.random.default_rng(1234).normal(size=(2, 12))
+    for split in ("train", "val", "test"):
+        pos = split_positions(data, split)
+        starts, stops, labels, offsets = [], [], [], [0]
+        for i, video in enumerate(map(str, pos.videos)):
+            rows = slice(int(pos.offsets[i]), int(pos.offsets[i + 1]))
+            n = int(pos.frames[rows].max())
+            frame_labels = np.full((n, 2), np.nan, np.float32)
+            frame_labels[pos.frames[rows] - 1] = pos.labels[rows]
+            start, stop = clip_plan(n, fps[video])
+            with warnings.catch_warnings():  # a clip without labelled frames has a NaN label
+                warnings.simplefilter("ignore", RuntimeWarning)
+                means = [np.nanmean(frame_labels[a:b], axis=0) for a, b in zip(start, stop, strict=True)]
+                labels.append(np.stack(means))
+            starts.append(start)
+            stops.append(stop)
+            offsets.append(offsets[-1] + len(start))
+        label = np.concatenate(labels).astype(np.float32)
+        signal = np.nan_to_num(label) @ mixing
+        embeddings = {
+            "mm_last": (signal + noise * rng.normal(size=signal.shape)).astype(np.float16),
+            "mm_mean": rng.normal(size=(len(label), 5)).astype(np.float16),
+        }
+        meta = make_meta("segments", split, "behaviour", "src_behavior_description")
+        write_table(
+            out / f"{split}.npz",
+            segments_table(
+                pos.videos,
+                offsets,
+                start=np.concatenate(starts),
+                stop=np.concatenate(stops),
+                meta=meta,
+                embeddings=embeddings,
+                label=label,
+            ),
+        )
+    return out
+
+
+def make_setup(dataset: Path, root: Path) -> Path:
+    """Segments under `root/segments` and the small config `root/config.toml`; returns the config path."""
+    write_segments(dataset, root / "segments")
+    config = root / "config.toml"
+    config.write_text(SMALL.format(root=dataset))
+    return config
+
+
+@pytest.fixture(scope="session")
+def behaviour_once(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_setup(tiny_dataset, tmp_path_factory.mktemp("behaviour"))
+
+
+@pytest.fixture
+def behaviour(behaviour_once: Path, tmp_path: Path) -> Path:
+    """A private copy of the segments and config: the config path."""
+    shutil.copytree(behaviour_once.parent, tmp_path / "b")
+    return tmp_path / "b" / "config.toml"
