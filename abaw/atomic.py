@@ -61,16 +61,3 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], compress: b
             (np.savez_compressed if compress else np.savez)(fh, **arrays)
     return Path(path)
 
-
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every array of an `.npz` with pickle disabled."""
-    path = Path(path)
-    if not path.is_file():
-        raise AbawError(f"{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except ValueError as exc:
-        raise AbawError(f"{path}: cannot be read without pickle ({exc}); it is not an abaw table") from exc
-    except (OSError, EOFError) as exc:
-        raise AbawError(f"{path}: not a readable .npz file ({exc})") from exc

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "abaw.submission",
     "abaw.evaluate",
     "abaw.baseline",
+    "abaw.timing",
 )
 
 

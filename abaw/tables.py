@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from abaw.atomic import load_npz, save_npz
+from abaw.atomic import save_npz
 from abaw.cli import add_command
 from abaw.errors import AbawError
 from abaw.grouped import GroupedByVideo, positions_in
+from abaw.npzfile import load_npz
 
 KINDS = ("frames", "segments", "windows")
 RESERVED = ("videos", "offsets", "meta")
@@ -343,9 +344,14 @@ def _parse_meta(arr: np.ndarray, path) -> dict:
     return meta
 
 
-def read_table(path: str | os.PathLike, kind: str | None = None) -> Table:
-    """Read and validate a table; `kind` (frames, segments, windows) is required to match when given."""
-    arrays = load_npz(path)
+RERUN_TABLE = "write it again with the command that produced it (its stage's export, or abaw merge/convert)"
+
+
+def read_table(path: str | os.PathLike, kind: str | None = None, rerun: str = RERUN_TABLE) -> Table:
+    """Read and validate a table; `kind` (frames, segments, windows) is required to match when given.
+
+    A damaged file is an `AbawError` ending with `rerun`, the advice on how to write it again."""
+    arrays = load_npz(path, rerun)
     for key in RESERVED:
         if key not in arrays:
             raise AbawError(f"{path}: no {key!r} array, so this is not an abaw table "

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from abaw.errors import AbawError
+from abaw.manifest import Entry, read_manifest
 from abaw.positions import Positions, split_positions
 from abaw.windows import nearest_index, windows_of
 from src_visual_dynamic_model import cache
@@ -52,10 +53,10 @@ class SplitData:
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
 
 
-def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str) -> dict[str, cache.Entry]:
+def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str) -> dict[str, Entry]:
     """Every video needs a recorded cache made with this config's backbone; dimensions must agree."""
     folder = cache.split_dir(features_dir(cfg), split)
-    entries = cache.read_manifest(folder)
+    entries = read_manifest(folder)
     if not cfg.extract.require_manifest:
         return entries
     sha = backbone_sha(cfg)
@@ -67,11 +68,12 @@ def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str
                    else "is missing")
             raise AbawError(f"{path}: the feature cache of video {video!r} (named by {source}) {why}; run "
                             f"`src_visual_dynamic_model/main.py extract --config ...` for the {split} split")
-        if entry.config_sha != sha:
-            raise AbawError(f"{path}: extracted with backbone {entry.backbone} (config {entry.config_sha}), "
+        if entry.identity != sha:
+            raise AbawError(f"{path}: extracted with backbone {entry.info.get('backbone')} "
+                            f"(config {entry.identity}), "
                             f"but this config's [backbone] ({cfg.backbone.kind}) has config {sha}; rerun "
                             "extract or point extract.features at the caches of this backbone")
-    dims = {entries[v].dim for v in map(str, videos)}
+    dims = {entries[v].info.get("dim") for v in map(str, videos)}
     if len(dims) > 1:
         raise AbawError(f"{folder}: caches of different dimensions {sorted(dims)} in one split; "
                         "rerun extract")
@@ -122,8 +124,9 @@ def load_split(cfg: VisualConfig, split: str, expect_dim: int | None = None,
         path = cache.cache_path(features_dir(cfg), split, name)
         frames, rows = cache.read_cache(path, name)
         entry = entries.get(name)
-        if entry is not None and cfg.extract.require_manifest and len(frames) != entry.frames:
-            raise AbawError(f"{path}: holds {len(frames)} frames but the manifest recorded {entry.frames}; "
+        recorded = None if entry is None else entry.info.get("frames")
+        if entry is not None and cfg.extract.require_manifest and len(frames) != recorded:
+            raise AbawError(f"{path}: holds {len(frames)} frames but the manifest recorded {recorded}; "
                             "the cache is truncated or stale, rerun extract")
         if features is None:
             dim = rows.shape[1]

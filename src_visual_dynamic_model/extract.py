@@ -2,8 +2,9 @@
 
 Crops are decoded and letterboxed in DataLoader workers; one batch may span several videos, and each
 video's cache is written (atomically, then recorded in the manifest) as soon as its last crop is
-encoded. Videos whose cache is already recorded with the same backbone config and crop count are
-skipped, so an interrupted run resumes where it stopped.
+encoded. Videos whose cache is recorded in the manifest with the same backbone config and the same crop
+files (names, sizes, times), and reads back intact, are skipped: an interrupted run resumes where it
+stopped, and re-aligned crops or a damaged cache are extracted again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from abaw.affwild import index_split, read_template
 from abaw.config import DataConfig
 from abaw.errors import AbawError
+from abaw.manifest import Manifest, Shard, files_fingerprint, shard_items
 from src_visual_dynamic_model import cache
 from src_visual_dynamic_model.backbones import FrameEncoder, letterbox, load_backbone, pick_device, to_input
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha, features_dir
@@ -35,14 +37,6 @@ def split_videos(data: DataConfig, split: str) -> np.ndarray:
     if split == "test":
         return read_template(data.test_template).videos
     return index_split(data.annotations, split).videos
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """`I/N` (0-based I) -> (I, N)."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
-    if not match or not 0 <= int(match[1]) < int(match[2]):
-        raise AbawError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
-    return int(match[1]), int(match[2])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +89,12 @@ class CropDataset(Dataset):
 class VideoWriter:
     """Collects encoded rows in dataset order and writes each video's cache once its rows are all in."""
 
-    def __init__(self, features: Path, split: str, shard: tuple[int, int], videos: list[str],
-                 frames: list[np.ndarray], encoder: FrameEncoder, sha: str, dtype: str, layout: CropLayout):
+    def __init__(self, features: Path, split: str, manifest: Manifest, videos: list[str],
+                 frames: list[np.ndarray], inputs: list[str], encoder: FrameEncoder, dtype: str,
+                 layout: CropLayout):
         self.features, self.split, self.videos, self.frames = features, split, videos, frames
-        self.manifest = cache.manifest_path(features, split, shard)
-        self.encoder, self.sha, self.dtype, self.layout = encoder, sha, dtype, layout
+        self.manifest, self.inputs = manifest, inputs
+        self.encoder, self.dtype, self.layout = encoder, dtype, layout
         self.current = 0
         self.rows: list[np.ndarray] = []
         self.ok: list[np.ndarray] = []
@@ -124,40 +119,46 @@ class VideoWriter:
             self.unreadable += bad.size
             log.warning("video %s: %d crop(s) could not be decoded and count as frames without a face "
                         "(first: %s)", video, bad.size, self.layout.path(video, bad[0]))
-        self.write(video, frames[keep], rows[:n][keep], n)
+        self.write(video, frames[keep], rows[:n][keep], n, self.inputs[self.current])
         self.current += 1
 
-    def write(self, video: str, frames: np.ndarray, rows: np.ndarray, crops: int) -> None:
+    def write(self, video: str, frames: np.ndarray, rows: np.ndarray, crops: int, inputs: str) -> None:
         cache.write_cache(cache.cache_path(self.features, self.split, video), frames, rows, self.dtype)
-        entry = cache.Entry(video, int(len(frames)), crops, self.encoder.identity, self.encoder.dim, self.sha)
-        cache.append_manifest(self.manifest, entry)
+        self.manifest.record(video, inputs, frames=int(len(frames)), crops=crops,
+                             backbone=self.encoder.identity, dim=self.encoder.dim)
 
 
-def up_to_date(entry: cache.Entry | None, crops: int, sha: str, path: Path) -> bool:
-    """A recorded cache is reused only when it was made with this backbone config from as many crops."""
-    if entry is None or entry.config_sha != sha or entry.crops != crops or not path.is_file():
+def up_to_date(manifest: Manifest, video: str, inputs: str, path: Path) -> bool:
+    """A cache is reused only when it was made with this backbone config from these very crop files
+    and reads back whole, with the rows its manifest line recorded."""
+    if not manifest.is_done(video, inputs, [path]):
         return False
-    frames = cache.cached_frames(path)
-    return frames is not None and len(frames) == entry.frames
+    try:
+        frames, _ = cache.read_cache(path, video)
+    except AbawError as exc:
+        log.warning("%s; extracting video %s again", exc, video)
+        return False
+    return len(frames) == manifest.entries[video].info.get("frames")
 
 
 def extract_split(cfg: VisualConfig, encoder: FrameEncoder, device: torch.device, split: str,
-                  shard: tuple[int, int]) -> dict[str, int]:
+                  shard: Shard) -> dict[str, int]:
     """Extract the videos of one split that belong to `shard` and are not cached yet."""
     layout = CropLayout(cfg.data.cropped_aligned, cfg.extract.crop_pattern)
     if not layout.root.is_dir():
         raise AbawError(f"data.cropped_aligned = {layout.root}: folder not found; point it at the face crops")
     features, sha = features_dir(cfg), backbone_sha(cfg)
-    videos = [str(v) for v in split_videos(cfg.data, split)][shard[0]::shard[1]]
+    videos = shard_items([str(v) for v in split_videos(cfg.data, split)], shard)
     crops = [layout.frames(v) for v in videos]
     if videos and not any(len(c) for c in crops):
         raise AbawError(f"{layout.root}: no face crops found for any {split} video (pattern "
                         f"{cfg.extract.crop_pattern!r}); check data.cropped_aligned and extract.crop_pattern")
-    manifest = cache.read_manifest(cache.split_dir(features, split))
+    inputs = [files_fingerprint(layout.path(v, f) for f in c) for v, c in zip(videos, crops, strict=True)]
+    manifest = cache.open_manifest(features, split, sha, shard)
     todo = [i for i, v in enumerate(videos)
-            if not up_to_date(manifest.get(v), len(crops[i]), sha, cache.cache_path(features, split, v))]
-    writer = VideoWriter(features, split, shard, [videos[i] for i in todo], [crops[i] for i in todo],
-                         encoder, sha, cfg.extract.dtype, layout)
+            if not up_to_date(manifest, v, inputs[i], cache.cache_path(features, split, v))]
+    writer = VideoWriter(features, split, manifest, [videos[i] for i in todo], [crops[i] for i in todo],
+                         [inputs[i] for i in todo], encoder, cfg.extract.dtype, layout)
     empty = [videos[i] for i in todo if not len(crops[i])]
     for video in empty:
         log.warning("video %s: no face crops under %s; its frames get zero features flagged as missing",
@@ -185,7 +186,7 @@ def encode_all(cfg: VisualConfig, encoder: FrameEncoder, device: torch.device, d
             bar.update(len(ok))
 
 
-def extract(cfg: VisualConfig, splits: tuple[str, ...], shard: tuple[int, int] = (0, 1)) -> dict[str, dict]:
+def extract(cfg: VisualConfig, splits: tuple[str, ...], shard: Shard = (0, 1)) -> dict[str, dict]:
     """Extract every split in `splits` for this shard; returns per-split counts."""
     device = pick_device(cfg.extract.device)
     encoder = load_backbone(cfg.backbone, device)

@@ -36,7 +36,8 @@ def setup_console() -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> dict:
-    from src_visual_dynamic_model.extract import extract, parse_shard
+    from abaw.manifest import parse_shard
+    from src_visual_dynamic_model.extract import extract
 
     cfg = load_cfg(args)
     setup_console()

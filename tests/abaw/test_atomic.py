@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from abaw.atomic import atomic_path, load_npz, save_npz, write_text
+from abaw.atomic import atomic_path, save_npz, write_text
 from abaw.errors import AbawError
 
 
@@ -22,21 +22,10 @@ def test_write_replaces_only_on_success(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
 
 
-def test_npz_round_trip_without_pickle(tmp_path):
-    arrays = {"videos": np.array(["a", "b"]), "x": np.arange(3, dtype=np.int32)}
-    loaded = load_npz(save_npz(tmp_path / "t.npz", arrays))
-    assert loaded["videos"].tolist() == ["a", "b"] and loaded["x"].dtype == np.int32
-
-
-def test_object_arrays_and_pickled_files_are_refused(tmp_path):
+def test_object_arrays_are_refused(tmp_path):
     with pytest.raises(AbawError, match="dtype object"):
         save_npz(tmp_path / "t.npz", {"bad": np.array([{"a": 1}], dtype=object)})
     assert not (tmp_path / "t.npz").exists()
-    np.savez(tmp_path / "p.npz", bad=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(AbawError, match="without pickle"):
-        load_npz(tmp_path / "p.npz")
-    with pytest.raises(AbawError, match="file not found"):
-        load_npz(tmp_path / "missing.npz")
 
 
 def test_outputs_get_the_usual_permissions(tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from abaw.affwild import index_split, read_template
+from abaw.manifest import read_manifest
 from abaw.submission import validate_submission
 from abaw.tables import read_table
 from src_visual_dynamic_model import cache
@@ -57,11 +58,11 @@ def test_tiny_preset_end_to_end(tiny_dataset, synth_tiny):
     for split in ("train", "val", "test"):
         videos = template.videos if split == "test" else splits[split].videos
         assert extracted[split]["videos"] == len(videos)
-        entries = cache.read_manifest(work / "features" / split)
+        entries = read_manifest(work / "features" / split)
         assert set(entries) == set(map(str, videos))
         for video in map(str, videos):
             frames, rows = cache.read_cache(work / "features" / split / f"{video}.npz", video)
-            assert len(frames) == entries[video].frames and rows.shape[1] == 576
+            assert len(frames) == entries[video].info["frames"] and rows.shape[1] == 576
 
     trained = cli("train", "--config", config, *overrides())
     run = Path(trained["run_dir"])

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from abaw.atomic import load_npz
 from abaw.errors import AbawError
+from abaw.npzfile import load_npz
 from abaw.synth.features import check_dim, feature_cache, write_features
 from abaw.synth.plan import Recording
 from abaw.synth.trajectories import person_tracks
@@ -15,7 +15,7 @@ def test_one_row_per_frame_with_a_face_carrying_the_labels(tmp_path):
     track = person_tracks(0, REC, speech=False)[0]
     path = write_features(tmp_path, "val", REC.stem, track, 8, seed=0)
     assert path == tmp_path / "features" / "val" / "video5.npz"
-    cache = load_npz(path)
+    cache = load_npz(path, "rerun synth")
     assert cache["frames"].dtype == np.int32 and cache["features"].dtype == np.float32
     assert cache["features"].shape == (track.face.sum(), 8)
     assert np.array_equal(cache["frames"], np.flatnonzero(track.face) + 1)
