@@ -2,7 +2,7 @@
 
 The description stage would write these tables from videos; here each clip's `mm_last` vector is its
 label through a fixed random projection plus noise (so a model can learn something), `mm_mean` is noise
-of another width. Clips follow the clip rule: 4 s every 2 s, a tail kept when at least 1 s long.
+of another width. Clips follow the shared clip rule (`abaw.clips`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from abaw.clips import plan_clips
 from abaw.config import DataConfig
 from abaw.positions import split_positions
 from abaw.tables import make_meta, segments_table, write_table
@@ -57,26 +58,6 @@ log_every = 0
 """
 
 
-def clip_plan(
-    n_frames: int, fps: float, length: float = 4.0, hop: float = 2.0, min_length: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Half-open frame rows [start, stop) of the clips of a video of n_frames at fps (plain loop)."""
-    duration = n_frames / fps
-    spans, t = [], 0.0
-    while True:
-        if t + length >= duration - 1e-9:
-            if abs(t + length - duration) < 1e-9:
-                spans.append((t, t + length))
-            elif duration - t >= min_length or not spans:
-                spans.append((t, duration))
-            break
-        spans.append((t, t + length))
-        t += hop
-    start = np.rint(np.array([s for s, _ in spans]) * fps).astype(np.int64)
-    stop = np.rint(np.array([e for _, e in spans]) * fps).astype(np.int64)
-    return start, stop
-
-
 def write_segments(dataset: Path, out: Path, seed: int = 0, noise: float = 0.3) -> Path:
     videos = json.loads((dataset / "dataset.json").read_text())["videos"]
     fps = {name: video["fps"] for name, video in videos.items()}
@@ -91,7 +72,8 @@ def write_segments(dataset: Path, out: Path, seed: int = 0, noise: float = 0.3) 
             n = int(pos.frames[rows].max())
             frame_labels = np.full((n, 2), np.nan, np.float32)
             frame_labels[pos.frames[rows] - 1] = pos.labels[rows]
-            start, stop = clip_plan(n, fps[video])
+            plan = plan_clips(n, fps[video])
+            start, stop = plan.start, plan.stop
             with warnings.catch_warnings():  # a clip without labelled frames has a NaN label
                 warnings.simplefilter("ignore", RuntimeWarning)
                 means = [np.nanmean(frame_labels[a:b], axis=0) for a, b in zip(start, stop, strict=True)]
