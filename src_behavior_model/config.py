@@ -16,7 +16,7 @@ KINDS = ("mamba", "transformer", "mlp")
 
 @dataclasses.dataclass(frozen=True)
 class InputConfig:
-    segments: Path = Path("outputs/behaviour_description")
+    segments: Path | None = None
     features: tuple[str, ...] = ("mm_last",)
 
 
@@ -86,6 +86,11 @@ class BehaviourConfig:
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
+
+
+def segments_dir(cfg: BehaviourConfig) -> Path:
+    """Where the segments tables are: `input.segments`, else the description stage's default output."""
+    return cfg.input.segments or cfg.data.output_root / "src_behavior_description" / "descriptions"
 
 
 def load(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> BehaviourConfig:

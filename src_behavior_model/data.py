@@ -24,7 +24,7 @@ from abaw.grouped import GroupedByVideo, positions_in
 from abaw.positions import Positions
 from abaw.tables import EMBEDDING_PREFIX, read_table
 from abaw.windows import expand_segments, fill_nearest, windows_of
-from src_behavior_model.config import BehaviourConfig
+from src_behavior_model.config import BehaviourConfig, segments_dir
 
 
 @dataclasses.dataclass
@@ -52,7 +52,7 @@ class ClipSplit(GroupedByVideo):
 
 
 def segments_path(cfg: BehaviourConfig, split: str) -> Path:
-    return cfg.input.segments / f"{split}.npz"
+    return segments_dir(cfg) / f"{split}.npz"
 
 
 def read_clips(cfg: BehaviourConfig, split: str, expect: ClipSplit | dict | None = None) -> ClipSplit:
