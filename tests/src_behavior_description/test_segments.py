@@ -31,7 +31,8 @@ def test_left_and_right_streams_share_their_base_videos_clips(make_cfg):
     right = left[0].replace("_left", "_right")
     assert sp.bases[sp.plan.position(left[0])] == left[0].removesuffix("_left")
     assert np.array_equal(sp.plan.start[sp.plan.rows(left[0])], sp.plan.start[sp.plan.rows(right)])
-    assert not np.array_equal(sp.labels[sp.plan.rows(left[0])], sp.labels[sp.plan.rows(right)], equal_nan=True)
+    labels_left, labels_right = sp.labels[sp.plan.rows(left[0])], sp.labels[sp.plan.rows(right)]
+    assert not np.array_equal(labels_left, labels_right, equal_nan=True)  # two persons, two label tracks
 
 
 def test_labels_are_the_mean_of_the_labelled_frames_of_each_clip(make_cfg):
