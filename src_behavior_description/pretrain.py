@@ -79,12 +79,14 @@ def sample_clips(cfg: BehaviourConfig, jobs: list[ClipJob]) -> list[Clip | None]
 
 
 def run_warmup(cfg: BehaviourConfig) -> dict:
-    """Sample the separate dataset's labelled clips, train the tiny model on them, save it to describer.path."""
+    """Sample the separate dataset's labelled clips, train the tiny model on them, save it to
+    describer.path."""
     from src_behavior_description.warmup import warmup
 
     if cfg.describer.kind != "qwen3vl":
         raise AbawError(f"describer.kind = {cfg.describer.kind!r}: warmup saves the trained model into "
-                        "describer.path for `describe` to load as a checkpoint; set describer.kind = \"qwen3vl\"")
+                        "describer.path for `describe` to load as a checkpoint; set "
+                        "describer.kind = \"qwen3vl\"")
     began = time.perf_counter()
     data = warmup_data(cfg)
     jobs, labels = labelled_jobs(cfg, data)
@@ -95,5 +97,6 @@ def run_warmup(cfg: BehaviourConfig) -> dict:
     figures = warmup(start, pairs, cfg.describer.path, epochs=cfg.warmup.epochs, lr=cfg.warmup.lr,
                      seed=cfg.warmup.seed)
     done = time.perf_counter()
-    return {**figures, "clips": len(pairs), "data": str(warmup_data_dir(cfg)), "model": str(cfg.describer.path),
-            "sampling_seconds": sampled - began, "training_seconds": done - sampled, "seconds": done - began}
+    return {**figures, "clips": len(pairs), "data": str(warmup_data_dir(cfg)),
+            "model": str(cfg.describer.path), "sampling_seconds": sampled - began,
+            "training_seconds": done - sampled, "seconds": done - began}

@@ -13,7 +13,7 @@ import pytest
 from abaw.affwild import VideoInfo
 from abaw.errors import AbawError
 from abaw.manifest import Manifest, read_manifest
-from abaw.tables import merge_tables, read_table
+from abaw.tables import read_table
 from abaw.timing import write_timing
 from src_behavior_description.config import descriptions_dir
 from src_behavior_description.describe import check_identity, describe_split, identity_of
@@ -79,17 +79,20 @@ def test_shards_merged_equal_one_unsharded_run(described, describer, tmp_path):
     sharded = dataclasses.replace(cfg, describe=dataclasses.replace(cfg.describe, out=tmp_path / "shards"))
     parts = [describe_split(sharded, describer, "train", (i, 2)) for i in range(2)]
     assert sum(p["videos"] for p in parts) == results["train"]["videos"]
-    merged = merge_tables([read_table(p["table"]) for p in parts])
-    whole = read_table(results["train"]["table"])
+    out = tmp_path / "merged" / "train.npz"
+    command = [sys.executable, "-m", "abaw", "merge", out, *(p["table"] for p in parts)]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    merged, whole = read_table(out), read_table(results["train"]["table"])
     assert merged.videos.tolist() == whole.videos.tolist()
     assert set(merged.columns) == set(whole.columns)
     for name, column in whole.columns.items():
         np.testing.assert_allclose(merged.columns[name].astype(np.float64), column.astype(np.float64),
                                    rtol=2e-3, atol=2e-3, err_msg=name)
-    def described_texts(paths):
-        return {(d["video"], d["start"]): d["description"] for path in paths for d in texts(Path(path))}
-
-    assert described_texts(p["texts"] for p in parts) == described_texts([results["train"]["texts"]])
+    merged_texts = texts(out.with_name("train.texts.jsonl"))
+    whole_texts = texts(Path(results["train"]["texts"]))
+    assert [(d["video"], d["start"]) for d in merged_texts] == [(d["video"], d["start"]) for d in whole_texts]
+    assert [d["description"] for d in merged_texts] == [d["description"] for d in whole_texts]
 
 
 def test_another_instruction_is_refused_with_what_changed(described, describer):
