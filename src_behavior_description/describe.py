@@ -37,7 +37,8 @@ log = logging.getLogger("abaw.behaviour")
 
 def identity_of(cfg: BehaviourConfig, describer: Describer) -> dict:
     """Everything besides the video that changes a clip's outputs: model, instruction, sampling, dtype."""
-    return {"describer": describer.identity, "sampling": to_dict(cfg.sampling),
+    sampling = {k: v for k, v in to_dict(cfg.sampling).items() if k != "workers"}  # workers change no output
+    return {"describer": describer.identity, "sampling": sampling,
             "embedding_dtype": cfg.describe.embedding_dtype}
 
 
