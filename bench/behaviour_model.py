@@ -57,7 +57,7 @@ def synthetic_split(split: str, streams: int, frames: int, seed: int) -> tuple[C
     n = plan.n_clips
     videos = np.array([f"{split}{i:03d}" for i in range(streams)])
     clips = ClipSplit(split, videos, plan.offsets, plan.start, plan.stop,
-                      rng.normal(size=(n, DIM)).astype(np.float32),
+                      rng.standard_normal((n, DIM), dtype=np.float32),
                       rng.uniform(-1, 1, (n, 2)).astype(np.float32), "bench", (DIM,))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     frame = (np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths) + 1).astype(np.int32)

@@ -1,11 +1,11 @@
 """The selective scan of Mamba: h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t, y_t = C_t · h_t + D x_t.
 
-`parallel_scan` computes the recurrence exactly with a Hillis-Steele doubling scan in log space: after
-step k every position holds the combined update of the 2^k positions ending at it, so a sequence of L
-clips needs ceil(log2 L) vectorised steps instead of L. Decays are kept as sums of logarithms (never as
-products of small numbers) and applied with one exp per step. `sequential_scan` is the plain loop it must
-agree with; it exists for tests and the bench. On a GPU, `kernel_scan` runs mamba_ssm's fused kernel when
-that package is importable.
+`parallel_scan` computes the recurrence exactly with a Hillis-Steele doubling scan: after step k every
+position holds the combined update of the 2^k positions ending at it, so a sequence of L clips needs
+ceil(log2 L) vectorised steps instead of L. The per-step decays exp(Δ·A) are in (0, 1]; their products
+can only underflow towards 0 where the true weight is below float precision anyway. `sequential_scan` is
+the plain loop it must agree with; it exists for tests and the bench. On a GPU, `kernel_scan` runs
+mamba_ssm's fused kernel when that package is importable.
 
 Shapes: x, delta [B, L, D]; A [D, N] (negative); Bs, Cs [B, L, N]; skip [D]. `reverse` scans from the last
 position to the first (the backward half of a bidirectional layer).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 
 import torch
+from torch.nn import functional as F
 
 
 def _inputs(
@@ -27,28 +28,23 @@ def _inputs(
     return log_decay, update
 
 
-def parallel_scan(
-    x: torch.Tensor,
-    delta: torch.Tensor,
-    A: torch.Tensor,
-    Bs: torch.Tensor,
-    Cs: torch.Tensor,
-    skip: torch.Tensor,
-    reverse: bool = False,
-) -> torch.Tensor:
-    """y [B, L, D] of the selective scan, by log-space doubling."""
+def parallel_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bs: torch.Tensor, Cs: torch.Tensor,
+                  skip: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """y [B, L, D] of the selective scan, by doubling."""
     if reverse:
         x, delta, Bs, Cs = (t.flip(1) for t in (x, delta, Bs, Cs))
     log_decay, state = _inputs(x, delta, A, Bs)
+    decay = torch.exp(log_decay)
     step = 1
     length = x.shape[1]
     while step < length:
-        # Position t absorbs the combined update ending at t - step, decayed by everything in between.
-        carried = state[:, step:] + torch.exp(log_decay[:, step:]) * state[:, :-step]
-        state = torch.cat([state[:, :step], carried], dim=1)
-        log_decay = torch.cat([log_decay[:, :step], log_decay[:, step:] + log_decay[:, :-step]], dim=1)
+        # Position t absorbs the combined update ending at t - step, decayed by everything in between;
+        # the first `step` positions have nothing before them (zero update, unit decay).
+        state = state + decay * F.pad(state[:, :-step], (0, 0, 0, 0, step, 0))
+        if 2 * step < length:
+            decay = decay * F.pad(decay[:, :-step], (0, 0, 0, 0, step, 0), value=1.0)
         step *= 2
-    y = torch.einsum("bldn,bln->bld", state, Cs) + skip * x
+    y = (state * Cs.unsqueeze(2)).sum(-1) + skip * x
     return y.flip(1) if reverse else y
 
 
