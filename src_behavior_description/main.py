@@ -58,16 +58,17 @@ def cmd_segments(args: argparse.Namespace) -> dict:
 
 def cmd_describe(args: argparse.Namespace) -> dict:
     from abaw.manifest import parse_shard
-    from src_behavior_description.describe import describe_split
+    from src_behavior_description.describe import describe_split, prepare_split
     from src_behavior_description.describer import Describer
 
     cfg = load_cfg(args)
     shard = parse_shard(args.shard)
-    splits = chosen_splits(args, cfg)
+    # Every split is planned and its videos found before the model loads: data mistakes show in seconds.
+    works = {split: prepare_split(cfg, split, shard) for split in chosen_splits(args, cfg)}
     describer = Describer.load(cfg.describer)
     result = {}
-    for split in splits:
-        counts = describe_split(cfg, describer, split, shard, fail_fast=args.fail_fast)
+    for split, work in works.items():
+        counts = describe_split(cfg, describer, work, fail_fast=args.fail_fast)
         failed = (f", {counts['failed_clips']} clips failed (see errors.jsonl)"
                   if counts["failed_clips"] else "")
         print(f"{split}: {counts['videos']} videos ({counts['described']} described, {counts['reused']} "
