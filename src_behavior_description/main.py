@@ -94,8 +94,10 @@ def cmd_warmup(args: argparse.Namespace) -> dict:
 
     cfg = load_cfg(args)
     result = run_warmup(cfg)
-    print(f"warm-up on {result['clips']} clips of {result['data']}: {result['seconds']:.0f} s, "
-          f"loss {result.get('loss', float('nan')):.4f}")
+    losses = ", ".join(f"{loss:.3f}" for loss in result["loss"])
+    print(f"warm-up on {result['clips']} clips of {result['data']}: {result['seconds']:.0f} s "
+          f"(sampling {result['sampling_seconds']:.0f} s, training {result['training_seconds']:.0f} s); "
+          f"loss per epoch {losses}")
     print(f"warmed describer: {result['model']} (describer.path)")
     return result
 
