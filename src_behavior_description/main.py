@@ -1,6 +1,6 @@
 """Behaviour stream CLI: `python src_behavior_description/main.py COMMAND --config FILE [--set KEY=VALUE]`.
 
-Commands: segments, describe, inspect, warmup.
+Commands: segments, describe, inspect, warmup, probe.
 
 Runs from the repository root or from inside this folder.
 """
@@ -102,6 +102,17 @@ def cmd_warmup(args: argparse.Namespace) -> dict:
     return result
 
 
+def cmd_probe(args: argparse.Namespace) -> dict:
+    from src_behavior_description.probe import probe
+
+    cfg = load_cfg(args)
+    result = probe(stage_config.descriptions_dir(cfg))
+    print(f"{'vector':<12} {'valence':>8} {'arousal':>8} {'score':>8}   (ridge train -> val, clip CCC)")
+    for name, score in result.items():
+        print(f"{name:<12} {score['ccc_valence']:8.4f} {score['ccc_arousal']:8.4f} {score['score']:8.4f}")
+    return result
+
+
 def common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="stage config (TOML)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -136,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path,
                    help="PNG to write (default: under <output_root>/src_behavior_description/inspect)")
     p = add_command(sub, "warmup", "train the demo describer on a separate synthetic dataset", cmd_warmup)
+    common(p)
+    p = add_command(sub, "probe", "ridge from each pooled vector to the clip labels: val CCC", cmd_probe)
     common(p)
     return parser
 

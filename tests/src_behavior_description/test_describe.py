@@ -155,3 +155,12 @@ def test_killed_run_keeps_finished_videos_and_leaves_no_corrupt_file(make_cfg, t
     assert {v: (folder / "parts" / f"{v}.npz").stat().st_mtime_ns for v in finished} == stamps
     read_table(counts["table"])
     assert not list(folder.rglob("*.tmp")) or all(p.name.startswith(".") for p in folder.rglob("*.tmp"))
+
+
+def test_probe_scores_every_vector_on_validation(described):
+    from src_behavior_description.probe import probe
+
+    cfg, _ = described
+    scores = probe(descriptions_dir(cfg))
+    assert sorted(scores) == sorted(NAMES)
+    assert all(-1 <= s["ccc_arousal"] <= 1 and np.isfinite(s["score"]) for s in scores.values())
