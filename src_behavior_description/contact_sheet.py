@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abaw.affwild import find_video_file
+from abaw.affwild import base_video, find_video_file
 from abaw.errors import AbawError
 from abaw.plots import new_figure, save_figure
 from abaw.timing import split_videos
@@ -21,14 +21,19 @@ COLUMNS = 8  # frames per row of the sheet
 
 def find_split(cfg: BehaviourConfig, video: str) -> str:
     """The split whose annotation files (or template) hold stream `video`."""
+    persons = []
     for split in SPLITS:
         try:
-            if video in split_videos(cfg.data, split):
-                return split
+            streams = split_videos(cfg.data, split).tolist()
         except AbawError:  # a split that is not on disk cannot hold the stream
             continue
-    raise AbawError(f"--video {video}: no stream of that name in the train, val or test annotations; "
-                    "give the annotation file's stem (e.g. 10-60-1280x720 or 10-60-1280x720_right)")
+        if video in streams:
+            return split
+        persons += [s for s in streams if base_video(s) == video]
+    hint = (f"; its streams are {', '.join(persons)}" if persons
+            else " (e.g. 10-60-1280x720 or 10-60-1280x720_right)")
+    raise AbawError(f"--video {video}: no stream of that name in the train, val or test annotations; give "
+                    f"an annotation file's stem{hint}")
 
 
 def draw_sheet(path: Path, clip: Clip, description: Description, title: str) -> Path:

@@ -50,21 +50,29 @@ def describer(tiny_dataset, tiny_model, tmp_path_factory):
 
 
 @pytest.fixture
-def make_cfg(tiny_dataset, tiny_model, tmp_path):
+def config_file(tiny_dataset, tiny_model, tmp_path):
+    """config_file(extra_toml="", name="run") -> a config file with a fresh output folder."""
+
+    def make(extra: str = "", name: str = "run") -> Path:
+        return write_config(tmp_path / name, tiny_dataset, tiny_model, extra)
+
+    return make
+
+
+@pytest.fixture
+def make_cfg(config_file):
     """make_cfg(extra_toml="", name="run") -> the loaded config of a fresh output folder."""
     from src_behavior_description import config as stage_config
 
-    def make(extra: str = "", name: str = "run"):
-        return stage_config.load(write_config(tmp_path / name, tiny_dataset, tiny_model, extra))
-
-    return make
+    return lambda extra="", name="run": stage_config.load(config_file(extra, name))
 
 
 @pytest.fixture(scope="session")
 def described(tiny_dataset, tiny_model, describer, tmp_path_factory):
     """Every split of the tiny preset described once: (config, {split: counts})."""
     from src_behavior_description import config as stage_config
-    from src_behavior_description.describe import describe_split
+    from src_behavior_description.describe import describe_split, prepare_split
 
     cfg = stage_config.load(write_config(tmp_path_factory.mktemp("described"), tiny_dataset, tiny_model))
-    return cfg, {split: describe_split(cfg, describer, split) for split in stage_config.SPLITS}
+    return cfg, {split: describe_split(cfg, describer, prepare_split(cfg, split))
+                  for split in stage_config.SPLITS}

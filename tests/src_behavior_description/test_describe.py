@@ -16,7 +16,7 @@ from abaw.manifest import Manifest, read_manifest
 from abaw.tables import read_table
 from abaw.timing import write_timing
 from src_behavior_description.config import descriptions_dir
-from src_behavior_description.describe import check_identity, describe_split, identity_of
+from src_behavior_description.describe import check_identity, describe_split, identity_of, prepare_split
 from src_behavior_description.segments import plan_split
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_left_and_right_streams_are_described_once_from_their_base_video(describ
 def test_a_rerun_describes_nothing_again(described, describer):
     cfg, results = described
     calls = describer.forward_calls
-    again = describe_split(cfg, describer, "val")
+    again = describe_split(cfg, describer, prepare_split(cfg, "val"))
     assert again["described"] == 0 and again["reused"] == results["val"]["videos"]
     assert describer.forward_calls == calls
 
@@ -77,7 +77,7 @@ def test_a_rerun_describes_nothing_again(described, describer):
 def test_shards_merged_equal_one_unsharded_run(described, describer, tmp_path):
     cfg, results = described
     sharded = dataclasses.replace(cfg, describe=dataclasses.replace(cfg.describe, out=tmp_path / "shards"))
-    parts = [describe_split(sharded, describer, "train", (i, 2)) for i in range(2)]
+    parts = [describe_split(sharded, describer, prepare_split(sharded, "train", (i, 2))) for i in range(2)]
     assert sum(p["videos"] for p in parts) == results["train"]["videos"]
     out = tmp_path / "merged" / "train.npz"
     command = [sys.executable, "-m", "abaw", "merge", out, *(p["table"] for p in parts)]
@@ -120,9 +120,9 @@ def test_unreadable_clips_are_recorded_and_the_run_goes_on(make_cfg, describer, 
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(
         cfg.data, annotations=root / "ann", videos=root / "videos", video_timing=broken_dataset))
     with pytest.raises(AbawError, match=r"bad.mp4: clip 0 \[0, 100\): .*cannot open the video.*--fail-fast"):
-        describe_split(cfg, describer, "val", fail_fast=True)
+        describe_split(cfg, describer, prepare_split(cfg, "val"), fail_fast=True)
     assert not (descriptions_dir(cfg) / "val.npz").exists()
-    counts = describe_split(cfg, describer, "val")
+    counts = describe_split(cfg, describer, prepare_split(cfg, "val"))
     assert counts["failed_clips"] == 2
     errors = texts(descriptions_dir(cfg) / "val" / "errors.jsonl")
     assert [(e["video"], e["clip"]) for e in errors[-2:]] == [("bad", 0), ("bad", 1)]
@@ -150,8 +150,17 @@ def test_killed_run_keeps_finished_videos_and_leaves_no_corrupt_file(make_cfg, t
     assert not (descriptions_dir(cfg) / "train.npz").exists()
     from src_behavior_description.describer import Describer
 
-    counts = describe_split(cfg, Describer.load(cfg.describer), "train")
+    counts = describe_split(cfg, Describer.load(cfg.describer), prepare_split(cfg, "train"))
     assert counts["reused"] == len(finished) and counts["described"] == 5 - len(finished)
     assert {v: (folder / "parts" / f"{v}.npz").stat().st_mtime_ns for v in finished} == stamps
     read_table(counts["table"])
     assert not list(folder.rglob("*.tmp")) or all(p.name.startswith(".") for p in folder.rglob("*.tmp"))
+
+
+def test_probe_scores_every_vector_on_validation(described):
+    from src_behavior_description.probe import probe
+
+    cfg, _ = described
+    scores = probe(descriptions_dir(cfg))
+    assert sorted(scores) == sorted(NAMES)
+    assert all(-1 <= s["ccc_arousal"] <= 1 and np.isfinite(s["score"]) for s in scores.values())
