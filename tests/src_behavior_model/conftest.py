@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from abaw.clips import plan_clips
 from abaw.config import DataConfig
 from abaw.positions import split_positions
 from abaw.tables import make_meta, segments_table, write_table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = """
 [data]
@@ -121,3 +125,43 @@ def behaviour(behaviour_once: Path, tmp_path: Path) -> Path:
     """A private copy of the segments and config: the config path."""
     shutil.copytree(behaviour_once.parent, tmp_path / "b")
     return tmp_path / "b" / "config.toml"
+
+
+DESCRIBER = """
+[data]
+annotations = "{data}/annotations"
+test_template = "{data}/test_template.txt"
+cropped_aligned = "{data}/cropped_aligned"
+videos = "{data}/videos"
+output_root = "{out}"
+
+[sampling]
+max_pixels = 2048
+max_frames = 4
+min_pixels = 1024
+workers = 0
+
+[describer]
+kind = "tiny"
+path = "{out}/describer"
+batch_size = 16
+max_new_tokens = 2
+"""
+
+
+@pytest.fixture(scope="session")
+def described_tiny(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The description stage run on every split of the tiny preset (tiny random describer), through its CLI;
+    returns the shared output root whose `src_behavior_description/descriptions` this stage reads."""
+    root = tmp_path_factory.mktemp("described")
+    config = root / "describe.toml"
+    config.write_text(DESCRIBER.format(data=tiny_dataset, out=root / "out"))
+    done = subprocess.run(
+        [sys.executable, "src_behavior_description/main.py", "describe", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root / "out"

@@ -1,4 +1,4 @@
-"""End to end on the tiny synthetic preset, through the real CLI: segments -> train -> export -> predict."""
+"""End to end on the tiny synthetic preset, through the real CLIs: describe -> train -> export -> predict."""
 
 import json
 import subprocess
@@ -26,7 +26,10 @@ def cli(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_tiny_preset_end_to_end(tiny_dataset, behaviour):
+def test_tiny_preset_end_to_end(tiny_dataset, described_tiny, behaviour):
+    """The description stage's real output (tiny random describer) -> train -> export -> submission."""
+    text = behaviour.read_text().replace('output_root = "out"', f'output_root = "{described_tiny}"')
+    behaviour.write_text(text.replace('segments = "segments"\n', ""))
     config = str(behaviour)
     trained = cli("train", "--config", config, "--set", "model.mamba.bidirectional=true")
     run = Path(trained["run_dir"])
