@@ -335,12 +335,12 @@ class Describer:
                    position_ids=t["position_ids"], pixel_values_videos=t["pixel_values_videos"],
                    video_grid_thw=t["video_grid_thw"],
                    mm_token_type_ids=t["mm_token_type_ids"], use_cache=True)
-        hidden = out.last_hidden_state
         cache = out.cache
         attn = t["attention_mask"]
-        pooled = {"mm": pool(hidden.float(), attn.bool()), "visual": pool(hidden.float(), t["visual_mask"]),
-                  "prompt": pool(hidden.float(), t["prompt_mask"])}
-        logits = head(hidden[:, -1])
+        hidden = out.last_hidden_state.float()
+        pooled = {"mm": pool(hidden, attn.bool()), "visual": pool(hidden, t["visual_mask"]),
+                  "prompt": pool(hidden, t["prompt_mask"])}
+        logits = head(out.last_hidden_state[:, -1])
         del hidden, out
 
         b = len(clips)
