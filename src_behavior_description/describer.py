@@ -45,17 +45,19 @@ VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
 
 @dataclass(frozen=True)
 class DescriberConfig:
-    kind: str = "qwen3vl"
+    """The `[describer]` section."""
+
+    kind: str = "qwen3vl"                  # "qwen3vl": checkpoint in `path`; "tiny": built there if absent
     path: Path = Path("models/qwen3-vl-4b-instruct")
-    device: str = "auto"
-    dtype: str = "auto"
+    device: str = "auto"                   # auto: cuda when available, else cpu
+    dtype: str = "auto"                    # auto: bfloat16 on cuda, float32 on cpu
     attn_implementation: str = "sdpa"
-    batch_size: int = 4
+    batch_size: int = 4                    # clips per prefill
     max_new_tokens: int = 100
-    instruction: str = INSTRUCTION
-    text_encoder_path: Path | None = None
-    text_encoder_kind: str = "bert"
-    seed: int = 0
+    instruction: str = INSTRUCTION         # the user turn's text after the video
+    text_encoder_path: Path | None = None  # sentence encoder folder for `sent` vectors; None: no `sent`
+    text_encoder_kind: str = "bert"        # "bert": a local folder; "tiny": built there if absent
+    seed: int = 0                          # weights of the tiny builders
 
 
 @dataclass
