@@ -8,8 +8,10 @@ DEMO_DIR := data/demo
 DEMO_OUT := $(DEMO_DIR)/outputs
 FACE := $(PY) src_visual_dynamic_model/main.py
 FACE_DEMO := --config src_visual_dynamic_model/configs/demo.toml
+BEHAVIOUR := $(PY) src_behavior_description/main.py
+BEHAVIOUR_DEMO := --config src_behavior_description/configs/demo.toml
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo demo-behaviour test lint bench clean
 
 venv: $(STAMP)
 
@@ -34,6 +36,14 @@ demo: $(STAMP)
 	$(FACE) train $(FACE_DEMO)
 	$(FACE) export $(FACE_DEMO)
 	@echo "demo outputs: $(DEMO_OUT)"
+
+# The behaviour stream on the demo dataset: warm-up of the tiny describer, descriptions, ridge probe.
+demo-behaviour: $(STAMP)
+	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
+	$(BEHAVIOUR) segments $(BEHAVIOUR_DEMO)
+	$(BEHAVIOUR) warmup $(BEHAVIOUR_DEMO)
+	$(BEHAVIOUR) describe $(BEHAVIOUR_DEMO)
+	$(BEHAVIOUR) probe $(BEHAVIOUR_DEMO)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -45,17 +45,19 @@ VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
 
 @dataclass(frozen=True)
 class DescriberConfig:
-    kind: str = "qwen3vl"
+    """The `[describer]` section."""
+
+    kind: str = "qwen3vl"                  # "qwen3vl": checkpoint in `path`; "tiny": built there if absent
     path: Path = Path("models/qwen3-vl-4b-instruct")
-    device: str = "auto"
-    dtype: str = "auto"
+    device: str = "auto"                   # auto: cuda when available, else cpu
+    dtype: str = "auto"                    # auto: bfloat16 on cuda, float32 on cpu
     attn_implementation: str = "sdpa"
-    batch_size: int = 4
+    batch_size: int = 4                    # clips per prefill
     max_new_tokens: int = 100
-    instruction: str = INSTRUCTION
-    text_encoder_path: Path | None = None
-    text_encoder_kind: str = "bert"
-    seed: int = 0
+    instruction: str = INSTRUCTION         # the user turn's text after the video
+    text_encoder_path: Path | None = None  # sentence encoder folder for `sent` vectors; None: no `sent`
+    text_encoder_kind: str = "bert"        # "bert": a local folder; "tiny": built there if absent
+    seed: int = 0                          # weights of the tiny builders
 
 
 @dataclass
@@ -335,12 +337,12 @@ class Describer:
                    position_ids=t["position_ids"], pixel_values_videos=t["pixel_values_videos"],
                    video_grid_thw=t["video_grid_thw"],
                    mm_token_type_ids=t["mm_token_type_ids"], use_cache=True)
-        hidden = out.last_hidden_state
         cache = out.cache
         attn = t["attention_mask"]
-        pooled = {"mm": pool(hidden.float(), attn.bool()), "visual": pool(hidden.float(), t["visual_mask"]),
-                  "prompt": pool(hidden.float(), t["prompt_mask"])}
-        logits = head(hidden[:, -1])
+        hidden = out.last_hidden_state.float()
+        pooled = {"mm": pool(hidden, attn.bool()), "visual": pool(hidden, t["visual_mask"]),
+                  "prompt": pool(hidden, t["prompt_mask"])}
+        logits = head(out.last_hidden_state[:, -1])
         del hidden, out
 
         b = len(clips)

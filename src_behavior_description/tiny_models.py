@@ -49,7 +49,7 @@ CORPUS = (
 )
 
 
-def _atomic_folder(out: Path, write) -> Path:
+def atomic_folder(out: Path, write) -> Path:
     """Write a model folder beside `out` and rename it into place, so a crash leaves no half folder."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def build_tiny_qwen3vl(out: Path, seed: int = 0, hidden: int = 64, layers: int =
             "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
             "rescale_factor": 1 / 255}, indent=2))
 
-    return _atomic_folder(out, write)
+    return atomic_folder(out, write)
 
 
 def tiny_bert_tokenizer(vocab_size: int = 400):
@@ -156,4 +156,4 @@ def build_tiny_bert(out: Path, seed: int = 0, hidden: int = 32) -> Path:
         BertModel(config).eval().save_pretrained(folder)
         tokenizer.save_pretrained(folder)
 
-    return _atomic_folder(out, write)
+    return atomic_folder(out, write)

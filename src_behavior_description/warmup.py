@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from abaw.errors import AbawError
 from src_behavior_description.describer import Clip, Describer, DescriberConfig, pool
-from src_behavior_description.tiny_models import _atomic_folder
+from src_behavior_description.tiny_models import atomic_folder
 
 COPIED = ("video_preprocessor_config.json", "preprocessor_config.json", "chat_template.json")
 
@@ -101,6 +101,6 @@ def warmup(cfg: DescriberConfig, clips: Iterable[tuple[Clip, np.ndarray]], out: 
             if (source / name).is_file():
                 shutil.copy(source / name, folder / name)
 
-    _atomic_folder(Path(out), write)
+    atomic_folder(Path(out), write)
     return {"clips": len(pairs), "epochs": epochs, "loss": losses,
             "seconds": time.perf_counter() - start_time}

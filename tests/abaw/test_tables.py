@@ -376,3 +376,24 @@ def test_a_truncated_table_is_one_line_in_every_command_that_reads_tables(tmp_pa
     assert err.startswith(f"error: {table}: damaged or incomplete (")
     assert "write it again with the command that produced it" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Validation_Set", "val.npz"]
+
+
+def test_merge_joins_texts_sidecars_in_video_order(tmp_path):
+    from abaw.tables import merge_texts, texts_sidecar
+
+    shards = []
+    for i, videos in enumerate((["b"], ["a", "c"])):
+        path = tmp_path / f"val-{i}of2.npz"
+        lines = [json.dumps({"video": v, "start": s, "description": f"{v}{s}"})
+                 for v in videos for s in (0, 50)]
+        texts_sidecar(path).write_text("\n".join(lines) + "\n")
+        shards.append(path)
+    assert texts_sidecar(tmp_path / "val-0of2.npz").name == "val-0of2.texts.jsonl"
+    out = merge_texts(tmp_path / "val.npz", shards, np.array(["a", "b", "c"]))
+    merged = [json.loads(line)["description"] for line in out.read_text().splitlines()]
+    assert merged == ["a0", "a50", "b0", "b50", "c0", "c50"]
+    assert merge_texts(tmp_path / "other.npz", [tmp_path / "absent.npz"], np.array(["a"])) is None
+    texts_sidecar(shards[1]).write_text("not json\n")
+    with pytest.raises(AbawError, match=r"val-1of2.texts.jsonl:1: not a JSON object"):
+        merge_texts(tmp_path / "val2.npz", shards, np.array(["a", "b", "c"]))
+    assert not texts_sidecar(tmp_path / "val2.npz").exists()

@@ -137,12 +137,13 @@ def test_killed_run_keeps_finished_videos_and_leaves_no_corrupt_file(make_cfg, t
     folder = descriptions_dir(cfg) / "train"
     command = [sys.executable, "src_behavior_description/main.py", "describe", "--config", config,
                "--set", "describer.batch_size=1", "--set", "sampling.workers=1"]
-    proc = subprocess.Popen(command,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own process group, killed whole as a job scheduler does (the decoding worker included).
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and len(read_manifest(folder)) < 2:
         time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = read_manifest(folder)
     assert 2 <= len(finished) < 5, "the run was to be killed between videos 2 and 5"
