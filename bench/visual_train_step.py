@@ -16,7 +16,9 @@ For each architecture (`demo`: configs/demo.toml, 576-d features, hidden 64, 2 l
   dropout 0.1 and 0; on CUDA also fp16 (with its grad scaler).
 
 Variants run in interleaved rounds and each figure is the median step time over all rounds, so load
-from other processes hits every variant alike; ratios are to `today` of the same architecture.
+from other processes hits every variant alike; ratios are to `today` of the same architecture. Each
+step is timed twice: wall clock, and the CPU time of this process. On shared cores use `--threads 1`
+and read the CPU-time ratio (`cpu ratio`): it counts the work of a step, which other jobs do not change.
 The FLOPs of one step are counted by torch's FLOP counter (matmuls and attention, forward and
 backward); `of matmul` is the achieved FLOP rate over the rate of a large fp32 matmul measured here.
 Target: the demo default (fp32, attention dropout 0) at least 2.5x the `today` step rate.
@@ -146,18 +148,21 @@ def measure(arch_names: list[str], rounds: int, steps: int, device: torch.device
         for step in closures.values():  # warm-up: first-call allocations and kernel selection
             step()
         times: dict[str, list[float]] = {v: [] for v in closures}
+        cpu: dict[str, list[float]] = {v: [] for v in closures}
         for _ in range(rounds):
             for variant, step in closures.items():
                 for _ in range(steps):
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     step()
                     times[variant].append(time.perf_counter() - start)
-        today = statistics.median(times["today"])
+                    cpu[variant].append(time.process_time() - start_cpu)
+        today, today_cpu = statistics.median(times["today"]), statistics.median(cpu["today"])
         results[name] = {}
         for variant, seconds in times.items():
-            median = statistics.median(seconds)
+            median, median_cpu = statistics.median(seconds), statistics.median(cpu[variant])
             results[name][variant] = {"step_ms": median * 1e3, "steps_per_s": 1 / median,
-                                      "ratio": today / median, "gflop_per_step": flops / 1e9,
+                                      "ratio": today / median, "cpu_ms": median_cpu * 1e3,
+                                      "cpu_ratio": today_cpu / median_cpu, "gflop_per_step": flops / 1e9,
                                       "of_matmul": flops / median / peak}
     results["machine"] = {"matmul": {"gflop_per_s": peak / 1e9, "threads": float(torch.get_num_threads())}}
     return results
@@ -183,16 +188,18 @@ def main() -> int:
     threads = f"{machine['threads']:.0f} CPU threads"
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
     print(f"fp32 matmul: {machine['gflop_per_s']:.1f} GFLOP/s on {where}")
-    print(f"{'arch':<10} {'variant':<20} {'step ms':>8} {'steps/s':>8} {'ratio':>6} {'GFLOP/step':>10} "
-          f"{'of matmul':>9}")
+    print(f"{'arch':<10} {'variant':<20} {'step ms':>8} {'steps/s':>8} {'ratio':>6} {'cpu ms':>8} "
+          f"{'cpu ratio':>9} {'GFLOP/step':>10} {'of matmul':>9}")
     for name in names:
         for variant, row in results[name].items():
             print(f"{name:<10} {variant:<20} {row['step_ms']:8.1f} {row['steps_per_s']:8.2f} "
-                  f"{row['ratio']:6.2f} {row['gflop_per_step']:10.2f} {row['of_matmul']:9.1%}")
+                  f"{row['ratio']:6.2f} {row['cpu_ms']:8.1f} {row['cpu_ratio']:9.2f} "
+                  f"{row['gflop_per_step']:10.2f} {row['of_matmul']:9.1%}")
     if "demo" in results and device.type == "cpu":
-        ratio = results["demo"]["fp32 attn-drop 0"]["ratio"]
-        verdict = "meets" if ratio >= TARGET_RATIO else "misses"
-        print(f"demo default step {ratio:.2f}x today's: {verdict} the target of {TARGET_RATIO}x")
+        row = results["demo"]["fp32 attn-drop 0"]
+        for label, ratio in (("wall", row["ratio"]), ("CPU time", row["cpu_ratio"])):
+            verdict = "meets" if ratio >= TARGET_RATIO else "misses"
+            print(f"demo default step ({label}) {ratio:.2f}x today's: {verdict} the {TARGET_RATIO}x target")
     if args.json:
         print(json.dumps(results))
     return 0
