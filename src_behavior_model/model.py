@@ -1,6 +1,6 @@
 """Clip sequence models: clip vectors [B, L, F] -> clip valence/arousal [B, L, 2] and a clip embedding.
 
-Every kind shares the input standardisation (train statistics in buffers, so a checkpoint carries them),
+Every kind shares the input whitening (train statistics in buffers, so a checkpoint carries them),
 the input projection to `d_model` and the head (hidden layer = the exported embedding, then tanh VA):
 - `mamba`: residual Mamba blocks (RMSNorm, in-projection to x and z, causal depthwise conv, SiLU,
   input-dependent Δ, B, C, selective scan with A = -exp(A_log) and a D skip, gated by SiLU(z),
@@ -184,17 +184,16 @@ class ClipModel(nn.Module):
         self.arch = arch
         d = arch["d_model"]
         self.register_buffer("feature_mean", torch.zeros(arch["input_dim"]))
-        self.register_buffer("feature_std", torch.ones(arch["input_dim"]))
+        self.register_buffer("feature_whiten", torch.eye(arch["input_dim"]))
         self.project = nn.Sequential(nn.Linear(arch["input_dim"], d), nn.Dropout(arch["dropout"]))
         self.encoder = ENCODERS[arch["kind"]](arch)
         self.head = nn.Sequential(nn.Linear(d, arch["head_dim"]), nn.GELU(), nn.Dropout(arch["dropout"]))
         self.out = nn.Linear(arch["head_dim"], 2)
 
-    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Standardise inputs with train statistics; near-constant dimensions are left unscaled."""
-        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        std = torch.as_tensor(std, dtype=torch.float32)
-        self.feature_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+    def set_normalisation(self, mean: torch.Tensor, whiten: torch.Tensor) -> None:
+        """Inputs become `(x - mean) @ whiten` (train statistics, see `train.feature_stats`)."""
+        self.feature_mean.copy_(torch.as_tensor(mean, dtype=self.feature_mean.dtype))
+        self.feature_whiten.copy_(torch.as_tensor(whiten, dtype=self.feature_whiten.dtype))
 
     def use_kernel(self, wanted: bool) -> bool:
         """Switch Mamba mixers to mamba_ssm's fused scan when wanted and possible; True when on."""
@@ -205,7 +204,7 @@ class ClipModel(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = mask.bool()
-        x = (features.float() - self.feature_mean) / self.feature_std
+        x = (features.to(self.feature_whiten.dtype) - self.feature_mean) @ self.feature_whiten
         x = self.encoder(self.project(x), mask)
         embedding = self.head(x)
         return torch.tanh(self.out(embedding)), embedding

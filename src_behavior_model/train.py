@@ -96,9 +96,24 @@ class BehaviourTask:
         return va_score(self.predict(model), self.positions.labels)
 
 
+WHITEN_FLOOR = 1e-3  # eigenvalue floor, relative to the mean eigenvalue (the ridge's smallest penalty)
+
+
 def feature_stats(clips: ClipSplit) -> tuple[np.ndarray, np.ndarray]:
+    """Train mean and a whitening matrix W: `(x - mean) @ W` has (nearly) identity covariance.
+
+    Pooled language-model vectors are strongly correlated (standardised, their covariance spans
+    eigenvalues from about 1e-5 to 30), so per-dimension scaling alone leaves the directions a linear
+    fit relies on almost invisible to gradient descent. Whitening in the standardised space with a
+    small eigenvalue floor, like a weakly penalised ridge, keeps near-constant directions from
+    turning into amplified noise.
+    """
     x = clips.features.astype(np.float64)
-    return x.mean(axis=0), x.std(axis=0)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std < 1e-6] = 1.0
+    eig, vec = np.linalg.eigh(np.cov(((x - mean) / std).T, bias=True).reshape(x.shape[1], x.shape[1]))
+    eig = np.maximum(eig, 0.0) + WHITEN_FLOOR * max(float(eig.mean()), 1e-12)
+    return mean, (vec / np.sqrt(eig)) @ vec.T / std[:, None]
 
 
 def run_train(cfg: BehaviourConfig, resume_run: Run | None = None) -> dict[str, Any]:

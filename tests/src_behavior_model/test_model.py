@@ -85,9 +85,9 @@ def test_mamba_model_with_the_reference_scan_gives_the_same_outputs():
 def test_normalisation_uses_train_statistics():
     model = build("mlp")
     x = torch.randn(1, 3, 7, dtype=torch.float64)
-    mean, std = torch.full((7,), 5.0), torch.full((7,), 2.0)
+    mean, whiten = torch.full((7,), 5.0), torch.eye(7) / 2
     before = model(x, torch.ones(1, 3, dtype=torch.bool))[0]
-    model.set_normalisation(mean, std)
+    model.set_normalisation(mean, whiten)
     assert torch.allclose(model(x * 2 + 5, torch.ones(1, 3, dtype=torch.bool))[0], before)
 
 
