@@ -21,9 +21,10 @@ import torch
 from abaw.atomic import atomic_path
 from abaw.errors import AbawError
 from abaw.plots import new_figure, save_figure
+from abaw.positions import split_positions
 from src_visual_dynamic_model.backbones import FrameEncoder, letterbox, load_backbone, to_input
 from src_visual_dynamic_model.config import SPLITS, VisualConfig
-from src_visual_dynamic_model.data import SplitData, load_split, split_positions
+from src_visual_dynamic_model.data import SplitData, load_split
 from src_visual_dynamic_model.extract import CropLayout
 from src_visual_dynamic_model.model import TemporalTransformer
 
@@ -125,13 +126,13 @@ def draw(path: Path, title: str, frames: np.ndarray, importance: np.ndarray, out
 
 def check_split_has(cfg: VisualConfig, split: str, video: str) -> None:
     """A video of another split (a common slip: explain searches val by default) says where it is."""
-    positions = split_positions(cfg, split)
+    positions = split_positions(cfg.data, split)
     if video in set(map(str, positions.videos)):
         return
     found = []
     for other in (s for s in SPLITS if s != split):
         try:
-            if video in set(map(str, split_positions(cfg, other).videos)):
+            if video in set(map(str, split_positions(cfg.data, other).videos)):
                 found.append(other)
         except AbawError:  # that split's annotations or template are missing: nothing to suggest
             continue
