@@ -73,6 +73,7 @@ class TrainConfig(LoopConfig):
 
     epochs: int = 100
     lr: float = 1e-4
+    amp: bool = False
     name: str = "fusion"
     window: int = 400
     hop_length: int = 150
