@@ -20,7 +20,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from abaw.cli import add_command, run_command  # noqa: E402
-from abaw.errors import AbawError  # noqa: E402
+from abaw.stage_cli import (  # noqa: E402
+    checkpoint_option,
+    config_options,
+    predict_out,
+    print_export,
+    print_prediction,
+    run_dir_of,
+)
 from src_fusion_model import config as stage_config  # noqa: E402
 
 SUMMARY_COLUMNS = ("val_score", "val_ccc_valence", "val_ccc_arousal", "best_epoch")
@@ -72,41 +79,24 @@ def trained(args: argparse.Namespace):
     return cfg, path, load_trained(cfg, path)
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    parent = checkpoint.parent
-    return parent.parent if parent.name == "checkpoints" else parent
-
-
 def cmd_export(args: argparse.Namespace) -> dict:
     from src_fusion_model.export import export
 
     cfg, path, model = trained(args)
     out = args.out or cfg.export.out or run_dir_of(path) / "export"
     result = export(cfg, model, path, out)
-    for split in cfg.export.splits:
-        score = f" (official score {result[f'{split}_score']:.4f})" if f"{split}_score" in result else ""
-        print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}{score}")
+    print_export(result, cfg.export.splits, out)
     if "val_gate" in result:
         print("mean gate weight on val: " + ", ".join(f"{k} {v:.3f}" for k, v in result["val_gate"].items()))
-    if "submission" in result:
-        print(f"test submission (validated): {result['submission']}")
     return result
 
 
 def cmd_predict(args: argparse.Namespace) -> dict:
     from src_fusion_model.export import predict
 
-    if (args.template is None) == (args.split is None):
-        raise AbawError("predict: give exactly one of --template FILE (flat submission) or --split NAME")
     cfg, path, model = trained(args)
-    default = run_dir_of(path) / "predict" / ("submission.txt" if args.template else args.split)
-    result = predict(cfg, model, args.out or default, template=args.template, split=args.split)
-    if "submission" in result:
-        print(f"submission (validated): {result['submission']} ({result['frames']} rows)")
-    if "predictions" in result:
-        print(f"per-video predictions: {result['predictions']}")
-    if "score" in result:
-        print(f"{args.split}: score {result['score']:.4f}")
+    result = predict(cfg, model, predict_out(args, path), template=args.template, split=args.split)
+    print_prediction(result, args.split)
     return result
 
 
@@ -133,38 +123,26 @@ def cmd_search(args: argparse.Namespace) -> dict:
     return result
 
 
-def common(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
-    parser.add_argument("--config", type=Path, required=config_required, help="stage config (TOML)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set train.epochs=2 (repeatable)")
-
-
-def with_checkpoint(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path,
-                        help="checkpoint file, run directory, or 'best'; default: the newest complete run "
-                             "of train.name")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="src_fusion_model/main.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = add_command(sub, "train", "train DCMMOE on the modality frames tables", cmd_train)
-    common(p, config_required=False)
+    config_options(p, config_required=False)
     p.add_argument("--resume", type=Path, help="a run directory to continue from its last.pt")
     p = add_command(sub, "export", "frames tables, per-video TXT and the test submission", cmd_export)
-    common(p)
-    with_checkpoint(p)
+    config_options(p)
+    checkpoint_option(p)
     p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
     p = add_command(sub, "predict", "predictions for a template or a labelled split", cmd_predict)
-    common(p)
-    with_checkpoint(p)
+    config_options(p)
+    checkpoint_option(p)
     p.add_argument("--template", type=Path, help="test template: write a flat submission")
     p.add_argument("--split", choices=stage_config.SPLITS,
                    help="a split: per-video TXT (+ score if labelled)")
     p.add_argument("--out", type=Path, help="submission file or TXT folder (default: under <run>/predict)")
     p = add_command(sub, "search", "grid or random search over config keys, one training run per trial",
                     cmd_search)
-    common(p)
+    config_options(p)
     p.add_argument("--space", type=Path, required=True,
                    help="search space TOML: key = [values] per searched key, optional trials = N (random)")
     p.add_argument("--out", type=Path, help="folder of search.csv and best.toml (default: <output_root>/"

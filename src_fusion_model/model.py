@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from abaw.encodings import sinusoidal_positions
 from abaw.errors import AbawError
 from src_fusion_model.config import parse_expert
 
@@ -44,15 +45,6 @@ class Architecture:
         if not isinstance(raw, dict) or not set(raw) <= names:
             raise AbawError(f"{source}: not a fusion model checkpoint (architecture {raw!r})")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-
-
-def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-torch.log(torch.tensor(1e4)) / dim))
-    codes = torch.zeros(length, dim)
-    codes[:, 0::2] = torch.sin(position * rate)
-    codes[:, 1::2] = torch.cos(position * rate[: dim // 2])
-    return codes
 
 
 class CrossLayer(nn.Module):

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from abaw import runs
 from abaw.checkpoint import load_checkpoint, load_state
 from abaw.errors import AbawError
-from abaw.runs import choose_run
 from src_fusion_model.config import FusionConfig
 from src_fusion_model.model import DCMMOE, Architecture, build_model
 from src_fusion_model.train import KIND, STAGE
 
-BEST = "best"
-
 
 def resolve_checkpoint(cfg: FusionConfig, given: Path | None) -> tuple[Path, str]:
-    """(checkpoint, which run it is, in words): a .pt file, a run directory, `best`, or by default the
-    newest complete run of `train.name`."""
-    if given is not None and str(given) != BEST:
-        path = given / "checkpoints" / "best.pt" if given.is_dir() else given
-        if not path.is_file():
-            raise AbawError(f"{given}: no checkpoint there; pass a .pt file, a run directory of train, "
-                            f"or {BEST!r}")
-        return path, f"checkpoint {path}"
-    run = choose_run(cfg.data.output_root, STAGE, cfg.train.name, best=given is not None)
-    return run.checkpoint, f"run of train.name {cfg.train.name!r}: {run.describe()}"
+    """The checkpoint `--checkpoint` names (`abaw.runs.resolve_checkpoint` over this stage's runs)."""
+    return runs.resolve_checkpoint(cfg.data.output_root, STAGE, cfg.train.name, given)
 
 
 def load_trained(cfg: FusionConfig, path: Path) -> DCMMOE:
