@@ -77,7 +77,8 @@ def table_path(modality: Modality, split: str) -> Path:
 
 
 def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[np.ndarray, np.ndarray]:
-    """The modality's input rows float32 [N, D] at the positions and their validity bool [N]."""
+    """The modality's input rows [N, D] (float16 or float32, as stored) at the positions and their validity
+    bool [N]."""
     path = table_path(modality, split)
     if not path.is_file():
         raise AbawError(f"{path}: no {split} table for modality {modality.name!r}; export that stage's "
@@ -106,7 +107,9 @@ def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[np.nd
                     len(absent), split, ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else ""))
     take = np.where(missing, 0, rows)
     dim = sum(table.columns[c].shape[1] for c in columns)
-    out = np.zeros((len(rows), dim), np.float32)
+    # float16 embeddings stay float16 (half the memory at Aff-Wild2 size); the model computes in float32.
+    dtype = np.result_type(*(table.columns[c].dtype for c in columns))
+    out = np.zeros((len(rows), dim), dtype)
     at = 0
     for c in columns:
         values = table.columns[c]
@@ -114,7 +117,7 @@ def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[np.nd
         if len(values):
             out[:, at:at + width] = values[take]
         at += width
-    out = np.nan_to_num(out, nan=0.0)
+    np.nan_to_num(out, copy=False, nan=0.0)
     out[missing] = 0.0
     valid = exact & ~missing
     flag = table.columns.get("face")
