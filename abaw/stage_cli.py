@@ -26,10 +26,14 @@ def run_dir_of(checkpoint: Path) -> Path:
     return parent.parent if parent.name == "checkpoints" else parent
 
 
-def predict_out(args: argparse.Namespace, checkpoint: Path) -> Path:
-    """Where `predict` writes: `--out`, else under `<run>/predict`; exactly one of --template/--split."""
+def check_predict_args(args: argparse.Namespace) -> None:
+    """`predict` takes exactly one of --template and --split; checked before any model is loaded."""
     if (args.template is None) == (args.split is None):
         raise AbawError("predict: give exactly one of --template FILE (flat submission) or --split NAME")
+
+
+def predict_out(args: argparse.Namespace, checkpoint: Path) -> Path:
+    """Where `predict` writes: `--out`, else under `<run>/predict`."""
     name = "submission.txt" if args.template else args.split
     return args.out or run_dir_of(checkpoint) / "predict" / name
 

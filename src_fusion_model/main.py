@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 
 from abaw.cli import add_command, run_command  # noqa: E402
 from abaw.stage_cli import (  # noqa: E402
+    check_predict_args,
     checkpoint_option,
     config_options,
     predict_out,
@@ -94,6 +95,7 @@ def cmd_export(args: argparse.Namespace) -> dict:
 def cmd_predict(args: argparse.Namespace) -> dict:
     from src_fusion_model.export import predict
 
+    check_predict_args(args)
     cfg, path, model = trained(args)
     result = predict(cfg, model, predict_out(args, path), template=args.template, split=args.split)
     print_prediction(result, args.split)

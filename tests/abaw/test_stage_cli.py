@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from abaw.errors import AbawError
-from abaw.stage_cli import checkpoint_option, config_options, predict_out, run_dir_of
+from abaw.stage_cli import check_predict_args, checkpoint_option, config_options, predict_out, run_dir_of
 
 
 def test_options_parse_config_set_and_checkpoint():
@@ -25,4 +25,4 @@ def test_run_dir_and_predict_out():
     args = argparse.Namespace(template=Path("t.txt"), split=None, out=None)
     assert predict_out(args, ckpt) == Path("/runs/r1/predict/submission.txt")
     with pytest.raises(AbawError, match="exactly one of --template"):
-        predict_out(argparse.Namespace(template=Path("t.txt"), split="val", out=None), ckpt)
+        check_predict_args(argparse.Namespace(template=Path("t.txt"), split="val", out=None))
