@@ -106,18 +106,14 @@ def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[np.nd
         log.warning("%s: %d video(s) of %s have no rows (zero input, flagged invalid): %s", modality.name,
                     len(absent), split, ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else ""))
     take = np.where(missing, 0, rows)
-    dim = sum(table.columns[c].shape[1] for c in columns)
-    # float16 embeddings stay float16 (half the memory at Aff-Wild2 size); the model computes in float32.
-    dtype = np.result_type(*(table.columns[c].dtype for c in columns))
-    out = np.zeros((len(rows), dim), dtype)
-    at = 0
+    # One gather per column; float16 embeddings stay float16 (half the memory at Aff-Wild2 size), the
+    # model computes in float32. A table without predictions holds NaN there: those read as 0.
+    parts = []
     for c in columns:
         values = table.columns[c]
-        width = values.shape[1]
-        if len(values):
-            out[:, at:at + width] = values[take]
-        at += width
-    np.nan_to_num(out, copy=False, nan=0.0)
+        part = values[take] if len(values) else np.zeros((len(take), values.shape[1]), values.dtype)
+        parts.append(np.nan_to_num(part, nan=0.0) if c == "prediction" else part)
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
     out[missing] = 0.0
     valid = exact & ~missing
     flag = table.columns.get("face")
