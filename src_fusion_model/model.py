@@ -19,22 +19,15 @@ from torch import nn
 
 from abaw.encodings import sinusoidal_positions
 from abaw.errors import AbawError
-from src_fusion_model.config import parse_expert
+from src_fusion_model.config import ModelConfig, parse_expert
 
 
 @dataclasses.dataclass(frozen=True)
-class Architecture:
-    modalities: tuple[str, ...]
-    input_dims: tuple[int, ...]
-    experts: tuple[str, ...]
-    gate: bool = True
-    hidden: int = 256
-    layers: int = 5
-    heads: int = 8
-    ff_dim: int = 1024
-    dropout: float = 0.1
-    gate_hidden: int = 128
-    head_dim: int = 256
+class Architecture(ModelConfig):
+    """The `[model]` keys plus what the training data fixed: the modalities and their input sizes."""
+
+    modalities: tuple[str, ...] = ()
+    input_dims: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
