@@ -4,8 +4,9 @@ from src_fusion_model.model import Architecture, build_model
 
 
 def tiny(gate: bool = True, experts=("face<-behaviour", "face<-face", "behaviour<-face")):
-    arch = Architecture(modalities=("face", "behaviour"), input_dims=(6, 4), experts=tuple(experts), gate=gate, hidden=16, layers=1,
-                        heads=2, ff_dim=16, gate_hidden=8, head_dim=8, dropout=0.0)
+    arch = Architecture(modalities=("face", "behaviour"), input_dims=(6, 4), experts=tuple(experts),
+                        gate=gate, hidden=16, layers=1, heads=2, ff_dim=16, gate_hidden=8, head_dim=8,
+                        dropout=0.0)
     torch.manual_seed(0)
     return build_model(arch).eval()
 
