@@ -236,3 +236,22 @@ def choose_run(output_root: str | Path, stage: str, name: str, best: bool = Fals
                         "pass --checkpoint FILE_OR_RUN_DIR")
     sign = 1.0 if scored[-1].mode == "max" else -1.0
     return max(reversed(scored), key=lambda r: sign * r.best_score)
+
+
+BEST = "best"  # --checkpoint best: the best-scoring complete run of train.name
+
+
+def resolve_checkpoint(output_root: str | Path, stage: str, name: str, given: Path | None
+                       ) -> tuple[Path, str]:
+    """(checkpoint, which run it is, in words) for a stage's `--checkpoint`: a checkpoint file, a run
+    directory (its best.pt), `best`, or by default the newest complete run named `name`."""
+    if given is not None and str(given) != BEST:
+        path = given / "checkpoints" / "best.pt" if given.is_dir() else given
+        if not path.is_file():
+            raise AbawError(f"{given}: no checkpoint there; pass a .pt file, a run directory of train, "
+                            f"or {BEST!r}")
+        return path, f"checkpoint {path}"
+    best = given is not None
+    run = choose_run(output_root, stage, name, best=best)
+    which = "best-scoring" if best else "newest complete"
+    return run.checkpoint, f"the {which} run of train.name {name!r}: {run.describe()}"

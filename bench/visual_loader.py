@@ -56,9 +56,9 @@ def measure(config: Path) -> dict[str, float]:
     from torch.utils.data import DataLoader
 
     from abaw.distributed import make_sampler
+    from abaw.windowed import WindowSet, labelled_windows, make_windows, shift_labels
     from src_visual_dynamic_model import config as stage_config
-    from src_visual_dynamic_model.data import load_split, make_windows, shift_labels
-    from src_visual_dynamic_model.train import WindowSet, labelled_windows
+    from src_visual_dynamic_model.data import load_split
 
     cfg = stage_config.load(config)
     train_cfg = cfg.train
@@ -68,7 +68,7 @@ def measure(config: Path) -> dict[str, float]:
     start = time.perf_counter()
     targets = shift_labels(train.labels, train.offsets, train_cfg.time_delay)
     windows = labelled_windows(make_windows(train.offsets, train_cfg.window, train_cfg.hop_length), targets)
-    dataset = WindowSet(windows, train.features, targets, train_cfg.window)
+    dataset = WindowSet(windows, {"features": train.features}, targets, train_cfg.window)
     sampler = make_sampler(dataset, shuffle=True, seed=0)
     sampler.set_epoch(1)
     loader = DataLoader(dataset, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=dataset.collate,

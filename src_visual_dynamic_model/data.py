@@ -14,12 +14,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from abaw.errors import AbawError
 from abaw.manifest import Entry, read_manifest
 from abaw.positions import Positions, split_positions
-from abaw.windows import nearest_index, windows_of
+from abaw.windowed import FrameGrid, fill_rows
 from src_visual_dynamic_model import cache
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha, features_dir
 
@@ -86,21 +85,6 @@ def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str
     return entries
 
 
-def fill_rows(positions: np.ndarray, cached: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For sorted frame positions [n] and sorted cached frames [m]: the cache row to use for each
-    position (its own crop, else the crop nearest in frame number, ties to the earlier) and whether it
-    had its own crop. Crops of frames that are not positions (past the last annotation line, between
-    sparse template rows) are candidates too: they are real faces of the same video."""
-    if cached.size == 0 or positions.size == 0:
-        return np.zeros(len(positions), np.int64), np.zeros(len(positions), bool)
-    low = min(int(positions.min()), int(cached[0]))
-    high = max(int(positions.max()), int(cached[-1]))
-    has_crop = np.zeros(high - low + 1, bool)
-    has_crop[cached.astype(np.int64) - low] = True
-    nearest = nearest_index(has_crop)[positions.astype(np.int64) - low] + low
-    return np.searchsorted(cached, nearest).astype(np.int64), nearest == positions
-
-
 def only_video(pos: Positions, video: str) -> Positions:
     """The positions of one video of the split."""
     hits = np.flatnonzero(pos.videos == video)
@@ -156,129 +140,3 @@ def load_split(cfg: VisualConfig, split: str, expect_dim: int | None = None,
         features = np.zeros((0, expect_dim or 0), np.float32)
     return SplitData(split, pos.videos, pos.offsets, pos.frames, pos.labels, features, face,
                      pos.template_rows)
-
-
-def shift_labels(labels: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
-    """Training targets on a frame grid: slot t learns the label of slot t + delay (same video, else NaN)."""
-    if delay == 0:
-        return labels
-    video = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    source = np.arange(len(labels)) + delay
-    inside = (source >= offsets[video]) & (source < offsets[video + 1])
-    out = np.full_like(labels, np.nan)
-    out[inside] = labels[source[inside]]
-    return out
-
-
-def shift_back(values: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
-    """Inverse of `shift_labels` for outputs on a frame grid: slot u takes slot u - delay (edges held)."""
-    if delay == 0:
-        return values
-    video = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    source = np.clip(np.arange(len(values)) - delay, offsets[video], offsets[video + 1] - 1)
-    return values[source]
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameGrid:
-    """One slot for every frame number of a video, from its first row's frame to its last row's.
-
-    Windows, hops and `time_delay` count frames, so they run on this grid rather than on the rows: a
-    split that skips frames (a test template without every frame) keeps the timing the model was
-    trained on. A slot without a row of its own reads the features of the row nearest in frame number.
-    For a split without gaps (annotation files) slots and rows coincide.
-    """
-
-    offsets: np.ndarray  # int64 [V+1]: slots of video i are offsets[i]:offsets[i+1]
-    rows: np.ndarray  # int64 [G]: the row whose features each slot reads
-    slots: np.ndarray  # int64 [N]: the slot of each row
-
-    @classmethod
-    def of(cls, offsets: np.ndarray, frames: np.ndarray) -> FrameGrid:
-        """The grid of rows grouped by video (`offsets`) with frame numbers sorted inside each video."""
-        lengths = np.diff(offsets)
-        video = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-        frames = frames.astype(np.int64)
-        first = np.zeros(len(lengths), np.int64)
-        spans = np.zeros(len(lengths), np.int64)
-        present = lengths > 0
-        first[present] = frames[offsets[:-1][present]]
-        spans[present] = frames[offsets[1:][present] - 1] - first[present] + 1
-        grid_offsets = np.concatenate([[0], np.cumsum(spans)]).astype(np.int64)
-        slots = grid_offsets[:-1][video] + frames - first[video]
-        if len(slots) == grid_offsets[-1]:
-            identity = np.arange(len(slots), dtype=np.int64)
-            return cls(grid_offsets, identity, identity)
-        has_row = np.zeros(int(grid_offsets[-1]), bool)
-        has_row[slots] = True
-        # Videos are contiguous on the grid and each starts and ends with a row, so the nearest slot
-        # with a row never lies in another video.
-        nearest = nearest_index(has_row)
-        rows = np.searchsorted(slots, nearest).astype(np.int64)
-        return cls(grid_offsets, rows, slots)
-
-    @property
-    def size(self) -> int:
-        return int(self.offsets[-1])
-
-    def shift_back(self, values: np.ndarray, delay: int) -> np.ndarray:
-        """Row outputs [N, ...] moved `delay` frames later: a row takes the output at its frame - delay
-        (of the row nearest to that frame; held at a video's ends)."""
-        if delay == 0:
-            return values
-        return shift_back(values[self.rows], self.offsets, delay)[self.slots]
-
-    def spread(self, values: np.ndarray) -> np.ndarray:
-        """Row values [N, ...] on the grid [G, ...]; slots without a row of their own are NaN."""
-        out = np.full((self.size, *values.shape[1:]), np.nan, np.float32)
-        out[self.slots] = values
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class Windows:
-    """All windows of a split: video position, first row (global) and number of real frames."""
-
-    video: np.ndarray
-    row: np.ndarray
-    length: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.row)
-
-
-def fit_window(window: int, offsets: np.ndarray) -> int:
-    """`window`, or the longest video's length when every video is shorter.
-
-    Exact, not an approximation: a video shorter than the window gets one padded window whose padding
-    is masked, so padding past the longest video only costs memory (and a huge window, all of it)."""
-    longest = int(np.diff(offsets).max(initial=0))
-    return max(1, min(window, longest))
-
-
-def make_windows(offsets: np.ndarray, window: int, hop: int) -> Windows:
-    """Windows of `window` slots every `hop` slots plus an end-aligned one, for every video of a grid."""
-    lengths = np.diff(offsets)
-    parts = [windows_of(int(n), window, hop) for n in lengths]
-    counts = np.array([len(s) for s, _ in parts], dtype=np.int64)
-    starts = np.concatenate([s for s, _ in parts]) if parts else np.zeros(0, np.int64)
-    video = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
-    length = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
-    return Windows(video, offsets[:-1][video] + starts, length)
-
-
-def gather(windows: Windows, chosen: np.ndarray, window: int, features: np.ndarray,
-           targets: np.ndarray | None = None, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """Batch of the windows `chosen` (on a frame grid): features [B,W,D], mask [B,W] and targets [B,W,2]
-    (NaN = none). `rows` maps grid slots to feature rows (`FrameGrid.rows`; None when they coincide);
-    `targets` are per slot."""
-    index = windows.row[chosen, None] + np.arange(window)
-    mask = np.arange(window) < windows.length[chosen, None]
-    index = np.where(mask, index, windows.row[chosen, None])
-    source = index if rows is None else rows[index]
-    batch = {"features": torch.from_numpy(np.take(features, source, axis=0)), "mask": torch.from_numpy(mask)}
-    if targets is not None:
-        y = np.take(targets, index, axis=0)
-        y[~mask] = np.nan
-        batch["target"] = torch.from_numpy(y)
-    return batch

@@ -22,6 +22,15 @@ if str(ROOT) not in sys.path:
 
 from abaw.cli import add_command, run_command  # noqa: E402
 from abaw.errors import AbawError  # noqa: E402
+from abaw.stage_cli import (  # noqa: E402
+    check_predict_args,
+    checkpoint_option,
+    config_options,
+    predict_out,
+    print_export,
+    print_prediction,
+    run_dir_of,
+)
 from src_visual_dynamic_model import config as stage_config  # noqa: E402
 
 
@@ -91,43 +100,23 @@ def trained(args: argparse.Namespace):
     return cfg, path, load_trained(cfg, path)
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    """The run directory holding `checkpoints/<file>.pt`, else the checkpoint's folder."""
-    parent = checkpoint.parent
-    return parent.parent if parent.name == "checkpoints" else parent
-
-
 def cmd_export(args: argparse.Namespace) -> dict:
     from src_visual_dynamic_model.export import export
 
     cfg, path, model = trained(args)
     out = args.out or cfg.export.out or run_dir_of(path) / "export"
     result = export(cfg, model, path, out)
-    for split in cfg.export.splits:
-        score = f" (official score {result[f'{split}_score']:.4f})" if f"{split}_score" in result else ""
-        print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}{score}")
-    if "submission" in result:
-        print(f"test submission (validated): {result['submission']}")
-    for line in result["smoothing_report"]:
-        print(line.removeprefix("- "))
+    print_export(result, cfg.export.splits, out)
     return result
 
 
 def cmd_predict(args: argparse.Namespace) -> dict:
     from src_visual_dynamic_model.predict import predict
 
-    if (args.template is None) == (args.split is None):
-        raise AbawError("predict: give exactly one of --template FILE (flat submission) or --split NAME")
+    check_predict_args(args)
     cfg, path, model = trained(args)
-    default = run_dir_of(path) / "predict" / ("submission.txt" if args.template else args.split)
-    result = predict(cfg, model, args.out or default, template=args.template, split=args.split)
-    if "submission" in result:
-        print(f"submission (validated): {result['submission']} ({result['frames']} rows)")
-    if "predictions" in result:
-        print(f"per-video predictions: {result['predictions']}")
-    if "score" in result:
-        print(f"{args.split}: score {result['score']:.4f} (valence {result['ccc_valence']:.4f}, "
-              f"arousal {result['ccc_arousal']:.4f})")
+    result = predict(cfg, model, predict_out(args, path), template=args.template, split=args.split)
+    print_prediction(result, args.split)
     return result
 
 
@@ -142,44 +131,32 @@ def cmd_explain(args: argparse.Namespace) -> dict:
     return result
 
 
-def common(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
-    parser.add_argument("--config", type=Path, required=config_required, help="stage config (TOML)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set train.epochs=2 (repeatable)")
-
-
-def with_checkpoint(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path,
-                        help="checkpoint file, run directory, or 'best' (the best-scoring complete run of "
-                             "train.name); default: the newest complete run of train.name")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="src_visual_dynamic_model/main.py",
                                      description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = add_command(sub, "extract", "face crops -> per-video feature caches", cmd_extract)
-    common(p)
+    config_options(p)
     p.add_argument("--split", action="append", choices=stage_config.SPLITS,
                    help="only this split (repeatable)")
     p.add_argument("--shard", default="0/1", help="I/N: extract only every N-th video starting at I")
     p = add_command(sub, "train", "train the temporal model on the cached features", cmd_train)
-    common(p, config_required=False)
+    config_options(p, config_required=False)
     p.add_argument("--resume", type=Path, help="a run directory to continue from its last.pt")
     p = add_command(sub, "export", "frames tables, per-video TXT and the test submission", cmd_export)
-    common(p)
-    with_checkpoint(p)
+    config_options(p)
+    checkpoint_option(p)
     p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
     p = add_command(sub, "predict", "predictions for a template or a labelled split", cmd_predict)
-    common(p)
-    with_checkpoint(p)
+    config_options(p)
+    checkpoint_option(p)
     p.add_argument("--template", type=Path, help="test template: write a flat submission")
     p.add_argument("--split", choices=stage_config.SPLITS,
                    help="a split: per-video TXT (+ score if labelled)")
     p.add_argument("--out", type=Path, help="submission file or TXT folder (default: under <run>/predict)")
     p = add_command(sub, "explain", "temporal importance and Grad-CAM for one frame", cmd_explain)
-    common(p)
-    with_checkpoint(p)
+    config_options(p)
+    checkpoint_option(p)
     p.add_argument("--video", required=True, help="video id")
     p.add_argument("--frame", type=int, required=True, help="1-based frame number")
     p.add_argument("--split", default="val", choices=stage_config.SPLITS, help="split holding the video")

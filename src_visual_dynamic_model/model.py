@@ -14,12 +14,12 @@ padding mask.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
 from torch import nn
 
+from abaw.encodings import sinusoidal_positions
 from abaw.errors import AbawError
 from src_visual_dynamic_model.config import ModelConfig
 
@@ -51,16 +51,6 @@ class Architecture(ModelConfig):
                             f"(architecture {raw!r}); "
                             "use a checkpoint written by src_visual_dynamic_model train")
         return cls(**raw)
-
-
-def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    """Fixed sine/cosine position codes [length, dim]; they work for any window length."""
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    codes = torch.zeros(length, dim)
-    codes[:, 0::2] = torch.sin(position * rate)
-    codes[:, 1::2] = torch.cos(position * rate[: dim // 2])
-    return codes
 
 
 class TemporalTransformer(nn.Module):

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from abaw.distributed import init_distributed, is_main
 from abaw.errors import AbawError
@@ -22,16 +21,9 @@ from abaw.metrics import va_score
 from abaw.report import read_metrics, write_report
 from abaw.runs import Run, create_run, seed_everything, setup_logging
 from abaw.training import fit
+from abaw.windowed import WindowSet, fit_window, labelled_windows, make_windows, shift_labels
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha
-from src_visual_dynamic_model.data import (
-    SplitData,
-    Windows,
-    fit_window,
-    gather,
-    load_split,
-    make_windows,
-    shift_labels,
-)
+from src_visual_dynamic_model.data import SplitData, load_split
 from src_visual_dynamic_model.inference import predict_split
 from src_visual_dynamic_model.model import Architecture, TemporalTransformer, build_model
 from src_visual_dynamic_model.ridge import ridge_baseline
@@ -47,35 +39,6 @@ def checkpoint_arch(cfg: VisualConfig, input_dim: int) -> dict[str, Any]:
     """What a checkpoint must match to be used with a config: the network and the features it reads."""
     arch = Architecture(input_dim=input_dim, **vars(cfg.model))
     return {"model": arch.to_dict(), "backbone": backbone_sha(cfg)}
-
-
-class WindowSet(Dataset):
-    """Item i is window i; `collate` gathers a batch of windows at once (one vectorised take).
-
-    Windows and `targets` are on the split's frame grid; `rows` maps its slots to feature rows (None when
-    they coincide)."""
-
-    def __init__(self, windows: Windows, features: np.ndarray, targets: np.ndarray, window: int,
-                 rows: np.ndarray | None = None) -> None:
-        self.windows, self.features, self.targets = windows, features, targets
-        self.window, self.rows = window, rows
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, i: int) -> int:
-        return i
-
-    def collate(self, items: list[int]) -> dict[str, torch.Tensor]:
-        chosen = np.asarray(items, dtype=np.int64)
-        return gather(self.windows, chosen, self.window, self.features, self.targets, self.rows)
-
-
-def labelled_windows(windows: Windows, targets: np.ndarray) -> Windows:
-    """Only windows holding at least one labelled frame teach anything."""
-    counts = np.concatenate([[0], np.cumsum(np.isfinite(targets).all(axis=1))])
-    keep = counts[windows.row + windows.length] > counts[windows.row]
-    return Windows(windows.video[keep], windows.row[keep], windows.length[keep])
 
 
 def feature_stats(features: np.ndarray, rows: np.ndarray, chunk: int = 262144
@@ -146,7 +109,7 @@ def run_train(cfg: VisualConfig, resume_run: Run | None = None) -> dict[str, Any
     seed_everything(train_cfg.seed)  # the initial weights depend on the seed alone
     model = build_model(Architecture(**arch["model"]))
     model.set_normalisation(*(torch.from_numpy(a) for a in feature_stats(train.features, train.face)))
-    dataset = WindowSet(windows, train.features, targets, window, grid.rows)
+    dataset = WindowSet(windows, {"features": train.features}, targets, window, grid.rows)
     task = VisualTask(cfg, val)
     summary = fit(model, task, dataset, train_cfg, run, kind=KIND, arch=arch, collate_fn=dataset.collate,
                   resume=resume_run is not None)

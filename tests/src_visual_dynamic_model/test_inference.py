@@ -50,7 +50,7 @@ def test_results_do_not_depend_on_batch_size_or_grouping(monkeypatch):
     data = split([30, 7, 64, 12])
     net = model()
     a, _ = predict_split(net, data, window=16, hop=5, batch_size=3)
-    monkeypatch.setattr("src_visual_dynamic_model.inference.GROUP_WINDOWS", 2)
+    monkeypatch.setattr("abaw.windowed.GROUP_WINDOWS", 2)
     b, _ = predict_split(net, data, window=16, hop=5, batch_size=64)
     np.testing.assert_allclose(a, b, atol=1e-5)
 

@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 
 from abaw.checkpoint import load_checkpoint
-from src_visual_dynamic_model.data import Windows
-from src_visual_dynamic_model.train import KIND, WindowSet, feature_stats, labelled_windows
+from abaw.windowed import Windows, labelled_windows
+from src_visual_dynamic_model.train import KIND, feature_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,16 +57,6 @@ def test_only_windows_with_labels_are_kept():
     windows = Windows(np.zeros(3, np.int64), np.array([0, 5, 10]), np.array([5, 5, 5]))
     kept = labelled_windows(windows, targets)
     assert kept.row.tolist() == [10]
-
-
-def test_window_set_collates_a_batch():
-    features = np.arange(40, dtype=np.float32).reshape(20, 2)
-    targets = np.zeros((20, 2), np.float32)
-    windows = Windows(np.zeros(3, np.int64), np.array([0, 4, 8]), np.array([6, 6, 6]))
-    dataset = WindowSet(windows, features, targets, 6)
-    assert len(dataset) == 3 and dataset[2] == 2
-    batch = dataset.collate([2, 0])
-    assert batch["features"].shape == (2, 6, 2) and batch["features"][0, 0, 0] == 16
 
 
 def test_feature_stats_use_only_flagged_rows():
