@@ -30,9 +30,11 @@ def test_extract_writes_one_cache_per_video(mini):
     assert entries["tr_a"].identity == stage_config.backbone_sha(cfg)
 
 
-def test_features_do_not_depend_on_batching(mini):
-    one = stage_config.load(mini, ["extract.batch_size=1", "extract.features='f1'"])
-    big = stage_config.load(mini, ["extract.batch_size=50", "extract.features='f50'", "extract.workers=1"])
+def test_features_do_not_depend_on_batching(mini, tmp_path):
+    # --set paths resolve against the working directory, so the caches get absolute folders here.
+    one = stage_config.load(mini, ["extract.batch_size=1", f"extract.features='{tmp_path / 'f1'}'"])
+    big = stage_config.load(mini, ["extract.batch_size=50", f"extract.features='{tmp_path / 'f50'}'",
+                                   "extract.workers=1"])
     extract(one, ("val",))
     extract(big, ("val",))
     for video in ("va_a", "va_b"):
