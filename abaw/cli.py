@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "abaw.evaluate",
     "abaw.baseline",
     "abaw.blend",
+    "abaw.timing",
 )
 
 

@@ -30,6 +30,7 @@ class DataConfig:
     cropped_aligned: Path = Path("data/cropped_aligned")
     videos: Path = Path("data/videos")
     output_root: Path = Path("outputs")
+    video_timing: Path | None = None  # `video,fps,frames` CSV from `abaw timing`; None: probe the videos
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
