@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abaw.atomic import save_npz
+from abaw.atomic import save_npz, write_text
 from abaw.cli import add_command
 from abaw.errors import AbawError
 from abaw.grouped import GroupedByVideo, positions_in
@@ -490,12 +490,38 @@ def _merge_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
     return Path(out), [Path(p) for p in inputs]
 
 
+def texts_sidecar(table_path: str | os.PathLike) -> Path:
+    """`<dir>/<name>.texts.jsonl` beside `<dir>/<name>.npz`: per-row JSON lines with a "video" key."""
+    path = Path(table_path)
+    return path.with_name(path.name.removesuffix(".npz") + ".texts.jsonl")
+
+
+def merge_texts(out: Path, inputs: Sequence[Path], videos: np.ndarray) -> Path | None:
+    """Join the inputs' texts sidecars in the merged table's video order; None when an input has none."""
+    sidecars = [texts_sidecar(p) for p in inputs]
+    if not all(p.is_file() for p in sidecars):
+        return None
+    by_video: dict[str, list[str]] = {}
+    for sidecar in sidecars:
+        for number, line in enumerate(sidecar.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                by_video.setdefault(str(json.loads(line)["video"]), []).append(line)
+            except (ValueError, KeyError, TypeError):
+                raise AbawError(f"{sidecar}:{number}: not a JSON object with a \"video\" key; the texts "
+                                "sidecar is damaged, rerun the shard that wrote it") from None
+    lines = [line for video in videos.tolist() for line in by_video.get(video, [])]
+    return write_text(texts_sidecar(out), "".join(line + "\n" for line in lines))
+
+
 def run_merge(args: argparse.Namespace) -> dict:
     out, inputs = _merge_paths(args)
     merged = merge_tables([read_table(p) for p in inputs], names=[str(p) for p in inputs])
     write_table(out, merged)
-    print(f"merged {len(inputs)} shards: {len(merged.videos)} videos, {merged.n_rows} rows -> {out}")
-    return {"out": str(out), "shards": len(inputs), "videos": len(merged.videos), "rows": merged.n_rows}
+    texts = merge_texts(out, inputs, merged.videos)
+    print(f"merged {len(inputs)} shards: {len(merged.videos)} videos, {merged.n_rows} rows -> {out}"
+          + (f" (texts: {texts})" if texts else ""))
+    result = {"out": str(out), "shards": len(inputs), "videos": len(merged.videos), "rows": merged.n_rows}
+    return {**result, "texts": str(texts)} if texts else result
 
 
 def register(subparsers) -> None:

@@ -37,7 +37,8 @@ log = logging.getLogger("abaw.behaviour")
 
 def identity_of(cfg: BehaviourConfig, describer: Describer) -> dict:
     """Everything besides the video that changes a clip's outputs: model, instruction, sampling, dtype."""
-    return {"describer": describer.identity, "sampling": to_dict(cfg.sampling),
+    sampling = {k: v for k, v in to_dict(cfg.sampling).items() if k != "workers"}  # workers change no output
+    return {"describer": describer.identity, "sampling": sampling,
             "embedding_dtype": cfg.describe.embedding_dtype}
 
 
@@ -128,6 +129,25 @@ class ErrorLog:
         self.count += 1
 
 
+@dataclass
+class SplitWork:
+    """A split's plan and the videos of one shard: everything `describe` checks before loading a model."""
+
+    plan: SplitPlan
+    shard: Shard
+    videos: list[VideoWork]
+
+    @property
+    def split(self) -> str:
+        return self.plan.split
+
+
+def prepare_split(cfg: BehaviourConfig, split: str, shard: Shard = (0, 1)) -> SplitWork:
+    """Plan `split` and find the video of every base video of `shard` (errors come before any model load)."""
+    sp = plan_split(cfg.data, cfg.clips, split)
+    return SplitWork(sp, shard, video_works(cfg, sp, shard_items(sorted(set(sp.bases.tolist())), shard)))
+
+
 def video_works(cfg: BehaviourConfig, sp: SplitPlan, bases: Sequence[str]) -> list[VideoWork]:
     """The clips of each base video (from its first stream: every stream of a video has the same plan)."""
     first = {}
@@ -193,17 +213,15 @@ def describe_videos(cfg: BehaviourConfig, describer: Describer, split: str, work
                 done += 1
 
 
-def describe_split(cfg: BehaviourConfig, describer: Describer, split: str, shard: Shard = (0, 1),
+def describe_split(cfg: BehaviourConfig, describer: Describer, work: SplitWork,
                    fail_fast: bool = False) -> dict:
-    """Describe the videos of `split` in `shard` that are not finished yet, then write the shard's table."""
-    out = descriptions_dir(cfg)
-    sp = plan_split(cfg.data, cfg.clips, split)
+    """Describe the videos of a prepared split shard that are not finished yet, then write its table."""
+    out, split, shard, sp, works = descriptions_dir(cfg), work.split, work.shard, work.plan, work.videos
     identity = identity_of(cfg, describer)
     folder = out / split
     manifest = Manifest(folder, identity_fingerprint(identity), shard)
     check_identity(manifest, identity, folder)
-    bases = shard_items(sorted(set(sp.bases.tolist())), shard)
-    works = video_works(cfg, sp, bases)
+    bases = [w.base for w in works]
     todo = [w for w in works
             if not manifest.is_done(w.base, w.inputs, [part_path(out, split, w.base)])]
     errors = ErrorLog(folder, shard)

@@ -1,6 +1,6 @@
 """Behaviour stream CLI: `python src_behavior_description/main.py COMMAND --config FILE [--set KEY=VALUE]`.
 
-Commands: segments, describe, inspect, warmup.
+Commands: segments, describe, inspect, warmup, probe.
 
 Runs from the repository root or from inside this folder.
 """
@@ -58,16 +58,17 @@ def cmd_segments(args: argparse.Namespace) -> dict:
 
 def cmd_describe(args: argparse.Namespace) -> dict:
     from abaw.manifest import parse_shard
-    from src_behavior_description.describe import describe_split
+    from src_behavior_description.describe import describe_split, prepare_split
     from src_behavior_description.describer import Describer
 
     cfg = load_cfg(args)
     shard = parse_shard(args.shard)
-    splits = chosen_splits(args, cfg)
+    # Every split is planned and its videos found before the model loads: data mistakes show in seconds.
+    works = {split: prepare_split(cfg, split, shard) for split in chosen_splits(args, cfg)}
     describer = Describer.load(cfg.describer)
     result = {}
-    for split in splits:
-        counts = describe_split(cfg, describer, split, shard, fail_fast=args.fail_fast)
+    for split, work in works.items():
+        counts = describe_split(cfg, describer, work, fail_fast=args.fail_fast)
         failed = (f", {counts['failed_clips']} clips failed (see errors.jsonl)"
                   if counts["failed_clips"] else "")
         print(f"{split}: {counts['videos']} videos ({counts['described']} described, {counts['reused']} "
@@ -93,9 +94,22 @@ def cmd_warmup(args: argparse.Namespace) -> dict:
 
     cfg = load_cfg(args)
     result = run_warmup(cfg)
-    print(f"warm-up on {result['clips']} clips of {result['data']}: {result['seconds']:.0f} s, "
-          f"loss {result.get('loss', float('nan')):.4f}")
+    losses = ", ".join(f"{loss:.3f}" for loss in result["loss"])
+    print(f"warm-up on {result['clips']} clips of {result['data']}: {result['seconds']:.0f} s "
+          f"(sampling {result['sampling_seconds']:.0f} s, training {result['training_seconds']:.0f} s); "
+          f"loss per epoch {losses}")
     print(f"warmed describer: {result['model']} (describer.path)")
+    return result
+
+
+def cmd_probe(args: argparse.Namespace) -> dict:
+    from src_behavior_description.probe import probe
+
+    cfg = load_cfg(args)
+    result = probe(stage_config.descriptions_dir(cfg))
+    print(f"{'vector':<12} {'valence':>8} {'arousal':>8} {'score':>8}   (ridge train -> val, clip CCC)")
+    for name, score in result.items():
+        print(f"{name:<12} {score['ccc_valence']:8.4f} {score['ccc_arousal']:8.4f} {score['score']:8.4f}")
     return result
 
 
@@ -133,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path,
                    help="PNG to write (default: under <output_root>/src_behavior_description/inspect)")
     p = add_command(sub, "warmup", "train the demo describer on a separate synthetic dataset", cmd_warmup)
+    common(p)
+    p = add_command(sub, "probe", "ridge from each pooled vector to the clip labels: val CCC", cmd_probe)
     common(p)
     return parser
 

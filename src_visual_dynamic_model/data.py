@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from abaw.affwild import index_split, read_template
 from abaw.errors import AbawError
 from abaw.manifest import Entry, read_manifest
+from abaw.positions import Positions, split_positions
 from abaw.windows import nearest_index, windows_of
 from src_visual_dynamic_model import cache
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha, features_dir
@@ -57,35 +57,6 @@ class SplitData:
     def grid(self) -> FrameGrid:
         """The frame grid that windows and `time_delay` run on."""
         return FrameGrid.of(self.offsets, self.frames)
-
-
-@dataclasses.dataclass(frozen=True)
-class Positions:
-    """Frame positions of a split: which frames need a feature row (and a prediction)."""
-
-    videos: np.ndarray
-    offsets: np.ndarray
-    frames: np.ndarray
-    labels: np.ndarray
-    template_rows: np.ndarray | None = None
-    source: str = ""
-
-
-def split_positions(cfg: VisualConfig, split: str, template: Path | None = None) -> Positions:
-    """Train/val: every annotation line; test: every template row, grouped by video and sorted by frame
-    (`template_rows[r]` is the template row of position r)."""
-    if split != "test":
-        index = index_split(cfg.data.annotations, split)
-        return Positions(index.videos, index.offsets.astype(np.int64), index.frames.astype(np.int32),
-                         index.labels, source=str(cfg.data.annotations))
-    path = template or cfg.data.test_template
-    rows = read_template(path)
-    order = np.lexsort((rows.frames, rows.video_idx))
-    counts = np.bincount(rows.video_idx, minlength=len(rows.videos))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    frames = rows.frames[order].astype(np.int32)
-    return Positions(rows.videos, offsets, frames, np.full((len(frames), 2), np.nan, np.float32), order,
-                     str(path))
 
 
 def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str) -> dict[str, Entry]:
@@ -148,7 +119,7 @@ def load_split(cfg: VisualConfig, split: str, expect_dim: int | None = None,
     `template` replaces the configured test template (its videos' caches are read from the test folder);
     `video` restricts the split to that one video.
     """
-    pos = split_positions(cfg, split, template)
+    pos = split_positions(cfg.data, split, template)
     if video is not None:
         pos = only_video(pos, video)
     entries = check_entries(cfg, split, pos.videos, pos.source)

@@ -16,45 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from abaw.affwild import read_template
 from abaw.atomic import write_text
 from abaw.config import config_sha
-from abaw.errors import AbawError
 from abaw.metrics import va_score
+from abaw.positions import contiguous, write_submission_checked
 from abaw.smoothing import Labelled, SmoothingPlan, plan_smoothing
-from abaw.submission import validate_submission, write_submission, write_video_txts
+from abaw.submission import write_video_txts
 from abaw.tables import frames_table, make_meta, write_table
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha
-from src_visual_dynamic_model.data import SplitData, load_split
+from src_visual_dynamic_model.data import load_split
 from src_visual_dynamic_model.inference import predict_split
 from src_visual_dynamic_model.model import TemporalTransformer
 from src_visual_dynamic_model.train import STAGE
 
 log = logging.getLogger("abaw.visual")
-
-
-def contiguous(data: SplitData) -> bool:
-    """Whether each video's positions are frames 1..n, as per-video TXT files (line k = frame k) require."""
-    first = data.offsets[:-1]
-    expected = np.arange(data.n_frames) - np.repeat(first, np.diff(data.offsets)) + 1
-    return bool(np.array_equal(data.frames, expected))
-
-
-def template_order(data: SplitData, pred: np.ndarray) -> np.ndarray:
-    """Predictions of the test positions put back in template row order."""
-    assert data.template_rows is not None
-    out = np.empty_like(pred)
-    out[data.template_rows] = pred
-    return out
-
-
-def write_submission_checked(path: Path, template_path: Path, data: SplitData, pred: np.ndarray) -> Path:
-    """Write the flat submission and validate it; a problem is an error, never a silent bad file."""
-    write_submission(path, read_template(template_path), template_order(data, pred))
-    problems = validate_submission(template_path, path)
-    if problems:
-        raise AbawError(f"{path}: the written submission is not valid: {'; '.join(problems[:5])}")
-    return path
 
 
 def smoothing_plan(cfg: VisualConfig, model: TemporalTransformer) -> SmoothingPlan:

@@ -12,10 +12,10 @@ import numpy as np
 
 from abaw.errors import AbawError
 from abaw.metrics import va_score
+from abaw.positions import contiguous, write_submission_checked
 from abaw.submission import write_video_txts
 from src_visual_dynamic_model.config import VisualConfig
 from src_visual_dynamic_model.data import load_split
-from src_visual_dynamic_model.export import contiguous, write_submission_checked
 from src_visual_dynamic_model.inference import predict_split
 from src_visual_dynamic_model.model import TemporalTransformer
 

@@ -1,0 +1,106 @@
+"""Warm-up of the demo describer: a random tiny Qwen3-VL learns to see affect before it describes.
+
+A random-weight model's hidden states carry no valence/arousal signal, so the demo's describer is
+first trained, on clips of a separate synthetic dataset, to predict each clip's valence/arousal from
+its pooled last hidden states: a linear head on the mean over all prompt positions (`mm`) and one on
+the mean over the video tokens (`visual`), MSE on standardised labels. The heads are then discarded
+and the model is saved with `save_pretrained`, to be loaded like any checkpoint. This stands in for
+what a pretrained vision-language model already knows; it is not part of the published method.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from abaw.errors import AbawError
+from src_behavior_description.describer import Clip, Describer, DescriberConfig, pool
+from src_behavior_description.tiny_models import _atomic_folder
+
+COPIED = ("video_preprocessor_config.json", "preprocessor_config.json", "chat_template.json")
+
+
+def _standardise(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = np.nanmean(labels, axis=0)
+    std = np.nanstd(labels, axis=0)
+    return (labels - mean) / np.where(std > 0, std, 1.0), mean, std
+
+
+def last_hidden(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Last hidden layer [B,L,D] over the prompts of a batch built by `Describer.batch_inputs`."""
+    return model.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                       position_ids=inputs["position_ids"], pixel_values_videos=inputs["pixel_values_videos"],
+                       video_grid_thw=inputs["video_grid_thw"], mm_token_type_ids=inputs["mm_token_type_ids"],
+                       use_cache=False).last_hidden_state
+
+
+def warmup(cfg: DescriberConfig, clips: Iterable[tuple[Clip, np.ndarray]], out: Path, *, epochs: int,
+           lr: float, seed: int, batch_size: int = 8, weight_decay: float = 0.01,
+           progress: bool = True) -> dict:
+    """Train the describer's model to predict clip valence/arousal (labels [2], NaN = unknown) from its
+    pooled last hidden states; save the model (heads discarded) to `out`; return loss and time figures."""
+    start_time = time.perf_counter()
+    pairs = [(c, np.asarray(y, np.float32)) for c, y in clips]
+    pairs = [(c, y) for c, y in pairs if np.isfinite(y).any()]
+    if not pairs:
+        raise AbawError("warm-up: no clip has a label; the warm-up dataset needs annotated clips")
+    if epochs < 1 or lr <= 0 or batch_size < 1:
+        raise AbawError(f"warm-up: epochs ({epochs}), lr ({lr}) and batch size ({batch_size}) must be "
+                        "positive")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    describer = Describer.load(cfg)
+    model = describer.model.float().train()
+    width = describer.width
+    heads = torch.nn.ModuleDict({"mm": torch.nn.Linear(width, 2), "visual": torch.nn.Linear(width, 2)})
+    heads.to(describer.device)
+    params = list(model.parameters()) + list(heads.parameters())
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-len(pairs) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
+    targets, _, _ = _standardise(np.stack([y for _, y in pairs]))
+    targets = torch.from_numpy(targets.astype(np.float32)).to(describer.device)
+    losses: list[float] = []
+    bar = tqdm(total=steps, desc="warm-up", unit="batch", disable=not progress)
+    for _ in range(epochs):
+        order = rng.permutation(len(pairs))
+        total, count = 0.0, 0
+        for i in range(0, len(order), batch_size):
+            index = order[i:i + batch_size]
+            inputs = describer.batch_inputs([pairs[j][0] for j in index])
+            hidden = last_hidden(model, inputs)
+            y = targets[torch.from_numpy(index).to(describer.device)]
+            known = torch.isfinite(y)
+            loss = hidden.new_zeros(())
+            for name, mask in (("mm", inputs["attention_mask"].bool()), ("visual", inputs["visual_mask"])):
+                guess = heads[name](pool(hidden, mask)["mean"])
+                loss = loss + (guess - y.nan_to_num()).square()[known].mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(index)
+            count += len(index)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / count:.3f}")
+        losses.append(total / count)
+    bar.close()
+    source = Path(describer.identity["path"])
+
+    def write(folder: Path) -> None:
+        model.eval().save_pretrained(folder)
+        describer.tokenizer.save_pretrained(folder)
+        for name in COPIED:
+            if (source / name).is_file():
+                shutil.copy(source / name, folder / name)
+
+    _atomic_folder(Path(out), write)
+    return {"clips": len(pairs), "epochs": epochs, "loss": losses,
+            "seconds": time.perf_counter() - start_time}

@@ -1,0 +1,59 @@
+"""The warm-up trains the tiny describer towards clip valence/arousal and saves a loadable checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from abaw.errors import AbawError
+from src_behavior_description.describer import Clip, Describer, DescriberConfig
+from src_behavior_description.warmup import warmup
+
+
+def labelled_clips(n: int, seed: int = 0) -> list[tuple[Clip, np.ndarray]]:
+    """Clips whose brightness and flicker follow their label: a signal a model can learn quickly."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        va = rng.uniform(-1, 1, 2).astype(np.float32)
+        base = rng.integers(0, 40, (4, 32, 32, 3))
+        level = 128 + 80 * va[1] + rng.normal(0, 30 * (1 + va[0]), (4, 1, 1, 1))
+        frames = np.clip(base + level, 0, 255).astype(np.uint8)
+        out.append((Clip(frames=frames, times=np.arange(4) / 4.0), va))
+    out[0][1][0] = np.nan  # a clip with one unknown channel still trains the other
+    return out
+
+
+def test_warmup_learns_and_saves_a_loadable_model(tmp_path):
+    cfg = DescriberConfig(kind="tiny", path=tmp_path / "tiny", seed=0, max_new_tokens=2, batch_size=8)
+    clips = labelled_clips(48)
+    out = tmp_path / "warm"
+    figures = warmup(cfg, clips, out, epochs=4, lr=3e-3, seed=0, batch_size=8, progress=False)
+    assert figures["clips"] == 48 and figures["epochs"] == 4 and figures["seconds"] > 0
+    assert figures["loss"][-1] < 0.6 * figures["loss"][0]
+    # Same architecture and tensors as the untrained model (heads discarded), other values.
+    names = {}
+    for folder in (cfg.path, out):
+        with safe_open(str(folder / "model.safetensors"), "np") as f:
+            names[folder] = {k: f.get_tensor(k) for k in f.keys()}
+    assert names[cfg.path].keys() == names[out].keys()
+    key = "model.visual.patch_embed.proj.weight"
+    assert not np.array_equal(names[cfg.path][key], names[out][key])
+    assert json.loads((out / "config.json").read_text())["model_type"] == "qwen3_vl"
+    warmed = Describer.load(DescriberConfig(kind="qwen3vl", path=out, max_new_tokens=2))
+    before = Describer.load(cfg)
+    assert warmed.identity["model"] != before.identity["model"]
+    probe = [c for c, _ in clips[:2]]
+    a, b = warmed.describe(probe), before.describe(probe)
+    assert not np.allclose(a[0].vectors["mm_mean"], b[0].vectors["mm_mean"])
+
+
+def test_warmup_refuses_unlabelled_clips(tmp_path):
+    cfg = DescriberConfig(kind="tiny", path=tmp_path / "tiny")
+    clips = [(c, np.full(2, np.nan, np.float32)) for c, _ in labelled_clips(2)]
+    with pytest.raises(AbawError, match="no clip has a label"):
+        warmup(cfg, clips, tmp_path / "warm", epochs=1, lr=1e-3, seed=0)
+    assert not (tmp_path / "warm").exists()
