@@ -48,3 +48,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The audio stream on the demo dataset: WAVs, windows, a tiny WavLM trained from scratch, export.
+.PHONY: demo-audio
+AUDIO := $(PY) src_audio_and_fusion/main.py
+AUDIO_DEMO := --config src_audio_and_fusion/configs/demo.toml
+demo-audio: $(STAMP)
+	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
+	$(AUDIO) extract-audio $(AUDIO_DEMO)
+	$(AUDIO) windows $(AUDIO_DEMO)
+	$(AUDIO) train-audio $(AUDIO_DEMO)
+	$(AUDIO) export-audio $(AUDIO_DEMO)
