@@ -172,6 +172,12 @@ def _read_split_table(folder: Path, split: str, kind: str, key: str) -> tuple[Ta
 
 def load_modality(name: str, folder: Path, split: str, pos: Positions, offsets: np.ndarray) -> FrameModality:
     table, path = _read_split_table(folder, split, "frames", f"fusion.tables ({name})")
+    return modality_of(name, table, path, split, pos, offsets)
+
+
+def modality_of(name: str, table: Table, path: Path, split: str, pos: Positions, offsets: np.ndarray
+                ) -> FrameModality:
+    """A frames table on the split's frame grid (`path` names it in errors)."""
     _same_videos(table.videos, pos.videos, path, split, pos.source)
     n = int(offsets[-1])
     videos = np.repeat(pos.videos, np.diff(offsets))
@@ -193,6 +199,12 @@ def load_audio(cfg: StageConfig, split: str, pos: Positions, offsets: np.ndarray
     folder = cfg.fusion.audio
     assert folder is not None
     table, path = _read_split_table(folder, split, "windows", "fusion.audio")
+    return audio_of(table, path, split, pos, offsets, cfg.fusion.reliability)
+
+
+def audio_of(table: Table, path: Path, split: str, pos: Positions, offsets: np.ndarray, reliability: str
+             ) -> tuple[AudioWindows, np.ndarray, np.ndarray]:
+    """A windows table on the split's frame grid (`path` names it in errors)."""
     cols = table.columns
     need = [c for c in ("stream_rows", "reliable") if c not in cols]
     if need:
@@ -213,7 +225,7 @@ def load_audio(cfg: StageConfig, split: str, pos: Positions, offsets: np.ndarray
     lengths = np.minimum(cols["stop"].astype(np.int64), frames) - start
     starts = offsets[:-1][grid_video][video_of] + start
     reliable = cols["reliable"].astype(bool)
-    if cfg.fusion.reliability == "has_audio":
+    if reliability == "has_audio":
         reliable = cols["has_audio"].astype(bool) if "has_audio" in cols else np.ones_like(reliable)
     embedding, prediction = cols["embedding"], cols["prediction"]
     finite = np.isfinite(prediction).all(axis=(1, 2))
