@@ -4,8 +4,9 @@ Per frame, every frame modality's embedding and prediction is projected to H; a 
 gives one logit per modality, the log of its prior is added, and a softmax over the modalities valid at
 that frame mixes them. A few learned latents attend to the window's audio step tokens, the frames attend
 to the latents, and that audio term is added only for windows whose audio is reliable: for the others it
-is computed from zeros and then dropped, so their audio values cannot reach the output in any mode. One
-temporal encoder layer and a per-frame head give valence and arousal.
+is computed from zeros and then dropped, so their audio values cannot reach the output in any mode. A
+sinusoidal encoding of the frame's place in the window is added before both attentions. One temporal
+encoder layer and a per-frame head give valence and arousal.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ class FusionArch:
     latents: int = 4
     gate_hidden: int = 64
     dropout: float = 0.1
+
+
+def sinusoid(n: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Fixed sinusoidal position encoding [n, dim] of positions 0..n-1."""
+    pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    out = torch.zeros(n, dim, device=device)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq)
+    return out
 
 
 class RAAV(nn.Module):
@@ -60,7 +71,8 @@ class RAAV(nn.Module):
         logits = self.gate(frames.reshape(b, w, m * h)) + self.log_prior
         logits = logits.masked_fill(~batch["valid"], float("-inf"))
         gate = torch.softmax(logits, dim=-1)
-        x = (gate.unsqueeze(-1) * frames).sum(dim=2)
+        # Frames need their place in the window to pick the audio step and temporal context that is theirs.
+        x = (gate.unsqueeze(-1) * frames).sum(dim=2) + sinusoid(w, h, frames.device).to(frames.dtype)
         if self.arch.audio_dim:
             x = x + self.audio_term(x, batch["audio"], batch["reliable"])
         x = self.temporal(x, src_key_padding_mask=~batch["mask"])
