@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no GPU visible: the bench runs a CPU smoke pass"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no GPU visible"
 "$PYTHON" bench/gpu_audio.py --batch 32 --steps 20 --json
 "$PYTHON" bench/gpu_audio.py --batch 64 --steps 10 --json
