@@ -1,7 +1,8 @@
 """The stage's config: `[data]` (shared) plus one section per command family.
 
 Audio: `[extract_audio]`, `[windows]`, `[reliability]`, `[audio]` (the network), `[augment]`,
-`[train_audio]` and `[export_audio]`.
+`[train_audio]` and `[export_audio]`. RAAV fusion: `[fusion]` (inputs and network), `[train_fusion]` and
+`[export_fusion]`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Literal
 
 from abaw.config import DataConfig, config_sha, load_config
 from abaw.errors import AbawError
+from abaw.smoothing import SmoothingOption
 from abaw.training import TrainConfig as LoopConfig
 
 SPLITS = ("train", "val", "test")
@@ -107,6 +109,46 @@ class ExportAudioConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FusionConfig:
+    """RAAV inputs (exported tables, `<dir>/<split>.npz`) and network."""
+
+    modalities: tuple[str, ...] = ("face", "behaviour")  # frame modalities, in gate order
+    tables: tuple[Path, ...] = (Path("face_export"), Path("behaviour_export"))  # one frames folder each
+    priors: tuple[float, ...] = (0.85, 0.15)  # gate prior of each frame modality (log added to its logit)
+    audio: Path | None = Path("audio_export/windows")  # audio windows folder; None = no audio
+    reliability: Literal["column", "has_audio"] = "column"  # which windows bring audio in
+    window: int = 120  # frames per sample without audio (with audio: the audio windows)
+    hop: int = 60  # frames between samples without audio
+    hidden: int = 256
+    heads: int = 4
+    latents: int = 4  # learned audio latents
+    gate_hidden: int = 64
+    dropout: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainFusionConfig(LoopConfig):
+    """The shared `[train]` keys of `abaw.training` plus the fusion's own."""
+
+    name: str = "raav"
+    epochs: int = 30
+    lr: float = 5e-5
+    batch_size: int = 32
+    early_stop_patience: int = 8
+    loss_weights: tuple[float, ...] = (0.7, 0.3)
+    mse_weight: float = 0.01
+    eval_batch_size: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportFusionConfig:
+    splits: tuple[str, ...] = SPLITS
+    embedding_dtype: Literal["float32", "float16"] = "float16"
+    smoothing: SmoothingOption = SmoothingOption()
+    out: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class StageConfig:
     data: DataConfig = DataConfig()
     extract_audio: ExtractAudioConfig = ExtractAudioConfig()
@@ -116,6 +158,9 @@ class StageConfig:
     augment: AugmentConfig = AugmentConfig()
     train_audio: TrainAudioConfig = TrainAudioConfig()
     export_audio: ExportAudioConfig = ExportAudioConfig()
+    fusion: FusionConfig = FusionConfig()
+    train_fusion: TrainFusionConfig = TrainFusionConfig()
+    export_fusion: ExportFusionConfig = ExportFusionConfig()
 
 
 def load(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> StageConfig:
@@ -137,17 +182,40 @@ def check(cfg: StageConfig, source: str) -> None:
     if len(cfg.train_audio.loss_weights) != 2:
         raise AbawError(f"{source}: train_audio.loss_weights needs two values (valence, arousal)")
     for key, splits in (("extract_audio.splits", cfg.extract_audio.splits),
-                        ("export_audio.splits", cfg.export_audio.splits)):
+                        ("export_audio.splits", cfg.export_audio.splits),
+                        ("export_fusion.splits", cfg.export_fusion.splits)):
         unknown = sorted(set(splits) - set(SPLITS))
         if unknown:
             raise AbawError(f"{source}: {key} names {unknown}; valid splits are {', '.join(SPLITS)}")
     a = cfg.audio
     if a.kind == "tiny" and a.hidden % a.heads:
         raise AbawError(f"{source}: audio.hidden = {a.hidden} must be a multiple of audio.heads = {a.heads}")
+    check_fusion(cfg.fusion, source)
+    if len(cfg.train_fusion.loss_weights) != 2:
+        raise AbawError(f"{source}: train_fusion.loss_weights needs two values (valence, arousal)")
     probabilities = {k: getattr(cfg.augment, k) for k in ("gain_p", "noise_p", "band_p", "reverb_p")}
     bad = [f"augment.{k} = {v}" for k, v in probabilities.items() if not 0 <= v <= 1]
     if bad:
         raise AbawError(f"{source}: {', '.join(bad)}; probabilities lie in [0, 1]")
+
+
+def check_fusion(f: FusionConfig, source: str) -> None:
+    n = len(f.modalities)
+    if len(f.tables) != n or len(f.priors) != n:
+        raise AbawError(f"{source}: fusion.modalities, fusion.tables and fusion.priors need one entry per "
+                        f"frame modality; got {n}, {len(f.tables)} and {len(f.priors)}")
+    if n == 0:
+        raise AbawError(f"{source}: fusion.modalities is empty; the audio enters through the frames, so "
+                        "at least one frame modality is needed")
+    if len(set(f.modalities)) < n:
+        raise AbawError(f"{source}: fusion.modalities names a modality twice: {list(f.modalities)}")
+    if any(p <= 0 for p in f.priors):
+        raise AbawError(f"{source}: fusion.priors = {list(f.priors)}; priors must be > 0")
+    if not 1 <= f.hop <= f.window:
+        raise AbawError(f"{source}: fusion needs 1 <= hop <= window, got hop {f.hop}, window {f.window}")
+    if f.hidden % f.heads or f.latents < 1:
+        raise AbawError(f"{source}: fusion.hidden = {f.hidden} must be a multiple of fusion.heads = "
+                        f"{f.heads}, and fusion.latents >= 1")
 
 
 def wav_dir(cfg: StageConfig) -> Path:

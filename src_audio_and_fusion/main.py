@@ -1,6 +1,7 @@
 """Audio and fusion CLI: `python src_audio_and_fusion/main.py COMMAND --config FILE [--set KEY=VALUE]`.
 
-Audio commands: extract-audio, windows, train-audio, export-audio. Each command is one `cmd_*` function
+Audio commands: extract-audio, windows, train-audio, export-audio; RAAV fusion: train-fusion,
+export-fusion. Each command is one `cmd_*` function
 and one entry in `COMMANDS`; more commands slot in the same way.
 
 Runs from the repository root or from inside this folder, and under `torchrun` for `train-audio`.
@@ -109,6 +110,41 @@ def cmd_export_audio(args: argparse.Namespace) -> dict:
     return result
 
 
+# ------------------------------------------------------------------------------------------------ fusion
+
+
+def cmd_train_fusion(args: argparse.Namespace) -> dict:
+    from src_audio_and_fusion.fusion_train import run_train
+
+    cfg = load_cfg(args)
+    result = run_train(cfg)
+    if "val_score" not in result:  # ranks other than 0 print nothing
+        return {}
+    print(f"run: {result['run_dir']}")
+    names = [n for n in (*cfg.fusion.modalities, "audio") if f"{n}_score" in result]
+    singles = ", ".join(f"{n} {result[n + '_score']:.4f}" for n in names)
+    gates = ", ".join(f"{n} {result['gate_' + n]:.2f}" for n in cfg.fusion.modalities)
+    print(f"best epoch {result['best_epoch']}: frame-level validation score {result['val_score']:.4f}; "
+          f"each input alone: {singles}; mean gate: {gates}")
+    return {k: v for k, v in result.items() if k != "best_metrics"}
+
+
+def cmd_export_fusion(args: argparse.Namespace) -> dict:
+    from src_audio_and_fusion.fusion_export import export, load_trained, resolve_checkpoint
+
+    cfg = load_cfg(args)
+    path = resolve_checkpoint(cfg, args.checkpoint)
+    print(f"checkpoint: {path}")
+    out = args.out or cfg.export_fusion.out or run_dir_of(path) / "export"
+    result = export(cfg, load_trained(cfg, path), path, out)
+    for split in cfg.export_fusion.splits:
+        score = f" (official score {result[f'{split}_score']:.4f})" if f"{split}_score" in result else ""
+        print(f"{split}: {result[f'{split}_rows']} frames -> {out}/frames/{split}.npz{score}")
+    if "submission" in result:
+        print(f"test submission (validated): {result['submission']}")
+    return result
+
+
 # -------------------------------------------------------------------------------------------------- CLI
 
 
@@ -149,7 +185,23 @@ def add_export_audio(sub) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
 
 
-COMMANDS: tuple[Callable, ...] = (add_extract_audio, add_windows, add_train_audio, add_export_audio)
+def add_train_fusion(sub) -> None:
+    p = add_command(sub, "train-fusion", "train RAAV on face/behaviour frames and audio windows",
+                    cmd_train_fusion)
+    common(p)
+
+
+def add_export_fusion(sub) -> None:
+    p = add_command(sub, "export-fusion", "RAAV frames tables of every split, test submission",
+                    cmd_export_fusion)
+    common(p)
+    p.add_argument("--checkpoint", type=Path,
+                   help="checkpoint file or run directory (default: newest run of train_fusion.name)")
+    p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
+
+
+COMMANDS: tuple[Callable, ...] = (add_extract_audio, add_windows, add_train_audio, add_export_audio,
+                                  add_train_fusion, add_export_fusion)
 
 
 def build_parser() -> argparse.ArgumentParser:
