@@ -1,6 +1,7 @@
 import numpy as np
 
-from src_visual_dynamic_model.data import SplitData, shift_labels
+from abaw.windowed import shift_labels
+from src_visual_dynamic_model.data import SplitData
 from src_visual_dynamic_model.ridge import ridge_baseline
 
 
