@@ -46,6 +46,9 @@ class WarmupConfig:
     epochs: int = 3
     lr: float = 1e-3
     seed: int = 0
+    centre_per_video: bool = False
+    vision_only: bool = False
+    flip: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,10 +53,11 @@ def warmup_data(cfg: BehaviourConfig) -> DataConfig:
     return dataclasses.replace(data, output_root=folder / "outputs", video_timing=None)
 
 
-def labelled_jobs(cfg: BehaviourConfig, data: DataConfig) -> tuple[list[ClipJob], np.ndarray]:
-    """Jobs of every clip with a label in the warm-up splits, and their labels [N, 2]."""
+def labelled_jobs(cfg: BehaviourConfig, data: DataConfig) -> tuple[list[ClipJob], np.ndarray, list[str]]:
+    """Jobs of every clip with a label in the warm-up splits, their labels [N, 2] and streams."""
     jobs: list[ClipJob] = []
     labels = []
+    streams: list[str] = []
     for split in cfg.warmup.splits:
         sp = plan_split(data, cfg.clips, split)
         for i, stream in enumerate(sp.streams.tolist()):
@@ -66,7 +67,8 @@ def labelled_jobs(cfg: BehaviourConfig, data: DataConfig) -> tuple[list[ClipJob]
             jobs += clip_jobs(path, sp.plan.start[rows][keep], sp.plan.stop[rows][keep], float(sp.fps[i]),
                               cfg.sampling, first_key=len(jobs))
             labels.append(sp.labels[rows][keep])
-    return jobs, np.concatenate(labels) if labels else np.zeros((0, 2), np.float32)
+            streams += [f"{split}/{stream}"] * int(keep.sum())
+    return jobs, np.concatenate(labels) if labels else np.zeros((0, 2), np.float32), streams
 
 
 def sample_clips(cfg: BehaviourConfig, jobs: list[ClipJob]) -> list[Clip | None]:
@@ -89,13 +91,16 @@ def run_warmup(cfg: BehaviourConfig) -> dict:
                         "describer.kind = \"qwen3vl\"")
     began = time.perf_counter()
     data = warmup_data(cfg)
-    jobs, labels = labelled_jobs(cfg, data)
+    jobs, labels, streams = labelled_jobs(cfg, data)
     clips = sample_clips(cfg, jobs)
-    pairs = [(c, y) for c, y in zip(clips, labels, strict=True) if c is not None]
+    kept = [i for i, c in enumerate(clips) if c is not None]
+    pairs = [(clips[i], labels[i]) for i in kept]
+    w = cfg.warmup
     sampled = time.perf_counter()
     start = dataclasses.replace(cfg.describer, kind="tiny", path=warmup_start_dir(cfg))
-    figures = warmup(start, pairs, cfg.describer.path, epochs=cfg.warmup.epochs, lr=cfg.warmup.lr,
-                     seed=cfg.warmup.seed)
+    figures = warmup(start, pairs, cfg.describer.path, epochs=w.epochs, lr=w.lr, seed=w.seed,
+                     videos=[streams[i] for i in kept] if w.centre_per_video else None,
+                     vision_only=w.vision_only, flip=w.flip)
     done = time.perf_counter()
     return {**figures, "clips": len(pairs), "data": str(warmup_data_dir(cfg)),
             "model": str(cfg.describer.path), "sampling_seconds": sampled - began,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,26 @@ from src_behavior_description.tiny_models import atomic_folder
 COPIED = ("video_preprocessor_config.json", "preprocessor_config.json", "chat_template.json")
 
 
-def _standardise(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _standardise(labels: np.ndarray) -> np.ndarray:
     mean = np.nanmean(labels, axis=0)
     std = np.nanstd(labels, axis=0)
-    return (labels - mean) / np.where(std > 0, std, 1.0), mean, std
+    return (labels - mean) / np.where(std > 0, std, 1.0)
+
+
+def centre_per_video(labels: np.ndarray, videos: np.ndarray) -> np.ndarray:
+    """Labels minus their video's mean (NaN-aware): what is left varies within a video only, so a model
+    fitted to it cannot score by recognising the person or the video."""
+    out = labels.astype(np.float32).copy()
+    for video in np.unique(videos):
+        rows = videos == video
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a channel unknown in the whole video stays NaN
+            out[rows] -= np.nanmean(out[rows], axis=0)
+    return out
+
+
+def _flip(clip: Clip) -> Clip:
+    return Clip(frames=np.ascontiguousarray(clip.frames[:, :, ::-1]), times=clip.times)
 
 
 def last_hidden(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -42,12 +59,23 @@ def last_hidden(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def warmup(cfg: DescriberConfig, clips: Iterable[tuple[Clip, np.ndarray]], out: Path, *, epochs: int,
            lr: float, seed: int, batch_size: int = 8, weight_decay: float = 0.01,
+           videos: Sequence[str] | None = None, vision_only: bool = False, flip: bool = False,
            progress: bool = True) -> dict:
     """Train the describer's model to predict clip valence/arousal (labels [2], NaN = unknown) from its
-    pooled last hidden states; save the model (heads discarded) to `out`; return loss and time figures."""
+    pooled last hidden states; save the model (heads discarded) to `out`; return loss and time figures.
+
+    `videos` (one name per clip): targets are centred per video. `vision_only`: the language model
+    stays random and only the vision tower learns. `flip`: each clip is mirrored left-right with
+    probability 1/2 in every epoch."""
     start_time = time.perf_counter()
     pairs = [(c, np.asarray(y, np.float32)) for c, y in clips]
-    pairs = [(c, y) for c, y in pairs if np.isfinite(y).any()]
+    if videos is not None and len(videos) != len(pairs):
+        raise AbawError(f"warm-up: {len(videos)} video names for {len(pairs)} clips")
+    labels = np.stack([y for _, y in pairs]) if pairs else np.zeros((0, 2), np.float32)
+    if videos is not None:
+        labels = centre_per_video(labels, np.asarray(videos))
+    keep = np.isfinite(labels).any(axis=1)
+    pairs = [(c, y) for (c, _), y, k in zip(pairs, labels, keep, strict=True) if k]
     if not pairs:
         raise AbawError("warm-up: no clip has a label; the warm-up dataset needs annotated clips")
     if epochs < 1 or lr <= 0 or batch_size < 1:
@@ -60,11 +88,14 @@ def warmup(cfg: DescriberConfig, clips: Iterable[tuple[Clip, np.ndarray]], out: 
     width = describer.width
     heads = torch.nn.ModuleDict({"mm": torch.nn.Linear(width, 2), "visual": torch.nn.Linear(width, 2)})
     heads.to(describer.device)
-    params = list(model.parameters()) + list(heads.parameters())
+    if vision_only:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("model.visual."))
+    params = [p for p in model.parameters() if p.requires_grad] + list(heads.parameters())
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps = epochs * -(-len(pairs) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
-    targets, _, _ = _standardise(np.stack([y for _, y in pairs]))
+    targets = _standardise(np.stack([y for _, y in pairs]))
     targets = torch.from_numpy(targets.astype(np.float32)).to(describer.device)
     losses: list[float] = []
     bar = tqdm(total=steps, desc="warm-up", unit="batch", disable=not progress)
@@ -73,7 +104,10 @@ def warmup(cfg: DescriberConfig, clips: Iterable[tuple[Clip, np.ndarray]], out: 
         total, count = 0.0, 0
         for i in range(0, len(order), batch_size):
             index = order[i:i + batch_size]
-            inputs = describer.batch_inputs([pairs[j][0] for j in index])
+            batch = [pairs[j][0] for j in index]
+            if flip:
+                batch = [_flip(c) if rng.random() < 0.5 else c for c in batch]
+            inputs = describer.batch_inputs(batch)
             hidden = last_hidden(model, inputs)
             y = targets[torch.from_numpy(index).to(describer.device)]
             known = torch.isfinite(y)

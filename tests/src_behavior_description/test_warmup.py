@@ -10,7 +10,7 @@ from safetensors import safe_open
 
 from abaw.errors import AbawError
 from src_behavior_description.describer import Clip, Describer, DescriberConfig
-from src_behavior_description.warmup import warmup
+from src_behavior_description.warmup import centre_per_video, warmup
 
 
 def labelled_clips(n: int, seed: int = 0) -> list[tuple[Clip, np.ndarray]]:
@@ -57,3 +57,25 @@ def test_warmup_refuses_unlabelled_clips(tmp_path):
     with pytest.raises(AbawError, match="no clip has a label"):
         warmup(cfg, clips, tmp_path / "warm", epochs=1, lr=1e-3, seed=0)
     assert not (tmp_path / "warm").exists()
+
+
+def test_centre_per_video_removes_each_video_mean():
+    labels = np.array([[0.2, 0.5], [0.4, np.nan], [-0.6, 0.1], [-0.2, 0.3]], np.float32)
+    centred = centre_per_video(labels, np.array(["a", "a", "b", "b"]))
+    np.testing.assert_allclose(centred[:, 0], [-0.1, 0.1, -0.2, 0.2], atol=1e-6)
+    np.testing.assert_allclose(centred[[0, 2, 3], 1], [0.0, -0.1, 0.1], atol=1e-6)
+    assert np.isnan(centred[1, 1])
+
+
+def test_vision_only_warmup_keeps_the_language_model(tmp_path):
+    cfg = DescriberConfig(kind="tiny", path=tmp_path / "tiny", seed=0, max_new_tokens=2, batch_size=8)
+    clips = labelled_clips(8)
+    out = tmp_path / "warm"
+    warmup(cfg, clips, out, epochs=1, lr=3e-3, seed=0, videos=["a"] * 4 + ["b"] * 4, vision_only=True,
+           flip=True, progress=False)
+    tensors = {}
+    for folder in (cfg.path, out):
+        with safe_open(str(folder / "model.safetensors"), "np") as f:
+            tensors[folder] = {k: f.get_tensor(k) for k in f.keys()}
+    changed = {k for k in tensors[out] if not np.array_equal(tensors[out][k], tensors[cfg.path][k])}
+    assert changed and all(k.startswith("model.visual.") for k in changed)
