@@ -10,8 +10,10 @@ FACE := $(PY) src_visual_dynamic_model/main.py
 FACE_DEMO := --config src_visual_dynamic_model/configs/demo.toml
 BEHAVIOUR := $(PY) src_behavior_description/main.py
 BEHAVIOUR_DEMO := --config src_behavior_description/configs/demo.toml
+AUDIO := $(PY) src_audio_and_fusion/main.py
+AUDIO_DEMO := --config src_audio_and_fusion/configs/demo.toml
 
-.PHONY: venv demo demo-behaviour test lint bench clean
+.PHONY: venv demo demo-behaviour demo-audio test lint bench clean
 
 venv: $(STAMP)
 
@@ -45,6 +47,14 @@ demo-behaviour: $(STAMP)
 	$(BEHAVIOUR) describe $(BEHAVIOUR_DEMO)
 	$(BEHAVIOUR) probe $(BEHAVIOUR_DEMO)
 
+# The audio stream on the demo dataset: WAVs, windows, a tiny WavLM trained from scratch, export.
+demo-audio: $(STAMP)
+	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
+	$(AUDIO) extract-audio $(AUDIO_DEMO)
+	$(AUDIO) windows $(AUDIO_DEMO)
+	$(AUDIO) train-audio $(AUDIO_DEMO)
+	$(AUDIO) export-audio $(AUDIO_DEMO)
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
@@ -58,14 +68,3 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
-
-# The audio stream on the demo dataset: WAVs, windows, a tiny WavLM trained from scratch, export.
-.PHONY: demo-audio
-AUDIO := $(PY) src_audio_and_fusion/main.py
-AUDIO_DEMO := --config src_audio_and_fusion/configs/demo.toml
-demo-audio: $(STAMP)
-	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
-	$(AUDIO) extract-audio $(AUDIO_DEMO)
-	$(AUDIO) windows $(AUDIO_DEMO)
-	$(AUDIO) train-audio $(AUDIO_DEMO)
-	$(AUDIO) export-audio $(AUDIO_DEMO)
