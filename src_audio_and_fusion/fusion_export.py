@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from abaw import runs
 from abaw.atomic import write_text
 from abaw.checkpoint import load_checkpoint, load_state
 from abaw.config import config_sha
 from abaw.errors import AbawError
 from abaw.metrics import va_score
 from abaw.positions import contiguous, write_submission_checked
-from abaw.runs import choose_run
 from abaw.smoothing import Labelled, SmoothingPlan, plan_smoothing
 from abaw.submission import write_video_txts
 from abaw.tables import frames_table, make_meta, write_table
@@ -32,14 +32,9 @@ from src_audio_and_fusion.fusion_train import KIND, STAGE, check_same_inputs, pr
 log = logging.getLogger("abaw.fusion")
 
 
-def resolve_checkpoint(cfg: StageConfig, given: Path | None) -> Path:
-    """A checkpoint file, a run directory (its best.pt), or the newest complete run of train_fusion.name."""
-    if given is None:
-        return choose_run(cfg.data.output_root, STAGE, cfg.train_fusion.name).checkpoint
-    path = given / "checkpoints" / "best.pt" if given.is_dir() else given
-    if not path.is_file():
-        raise AbawError(f"{given}: no checkpoint there; pass a .pt file or a run directory of train-fusion")
-    return path
+def resolve_checkpoint(cfg: StageConfig, given: Path | None) -> tuple[Path, str]:
+    """The checkpoint `--checkpoint` names (`abaw.runs.resolve_checkpoint` over the train-fusion runs)."""
+    return runs.resolve_checkpoint(cfg.data.output_root, STAGE, cfg.train_fusion.name, given)
 
 
 def load_trained(cfg: StageConfig, path: Path) -> RAAV:

@@ -97,8 +97,8 @@ def cmd_export_audio(args: argparse.Namespace) -> dict:
     from src_audio_and_fusion.trained import load_trained, resolve_checkpoint
 
     cfg = load_cfg(args)
-    path = resolve_checkpoint(cfg, args.checkpoint)
-    print(f"checkpoint: {path}")
+    path, which = resolve_checkpoint(cfg, args.checkpoint)
+    print(f"using {which}")
     out = args.out or cfg.export_audio.out or run_dir_of(path) / "export"
     result = export(cfg, load_trained(cfg, path), path, out)
     for split in cfg.export_audio.splits:
@@ -133,8 +133,8 @@ def cmd_export_fusion(args: argparse.Namespace) -> dict:
     from src_audio_and_fusion.fusion_export import export, load_trained, resolve_checkpoint
 
     cfg = load_cfg(args)
-    path = resolve_checkpoint(cfg, args.checkpoint)
-    print(f"checkpoint: {path}")
+    path, which = resolve_checkpoint(cfg, args.checkpoint)
+    print(f"using {which}")
     out = args.out or cfg.export_fusion.out or run_dir_of(path) / "export"
     result = export(cfg, load_trained(cfg, path), path, out)
     for split in cfg.export_fusion.splits:
@@ -181,7 +181,8 @@ def add_export_audio(sub) -> None:
                     cmd_export_audio)
     common(p)
     p.add_argument("--checkpoint", type=Path,
-                   help="checkpoint file or run directory (default: newest run of train_audio.name)")
+                   help="checkpoint file, run directory or 'best' "
+                        "(default: newest complete run of train_audio.name)")
     p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
 
 
@@ -196,7 +197,8 @@ def add_export_fusion(sub) -> None:
                     cmd_export_fusion)
     common(p)
     p.add_argument("--checkpoint", type=Path,
-                   help="checkpoint file or run directory (default: newest run of train_fusion.name)")
+                   help="checkpoint file, run directory or 'best' "
+                        "(default: newest complete run of train_fusion.name)")
     p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from abaw import runs
 from abaw.checkpoint import load_checkpoint, load_state
 from abaw.errors import AbawError
 from src_audio_and_fusion.config import StageConfig
@@ -11,21 +12,9 @@ from src_audio_and_fusion.model import Architecture, AudioModel
 from src_audio_and_fusion.train_audio import KIND, STAGE, window_samples
 
 
-def resolve_checkpoint(cfg: StageConfig, given: Path | None) -> Path:
-    """A checkpoint file, a run directory (its best.pt), or by default the newest run of train_audio.name."""
-    if given is not None:
-        path = given / "checkpoints" / "best.pt" if given.is_dir() else given
-        if not path.is_file():
-            raise AbawError(f"{given}: no checkpoint there; pass a .pt file or a run directory of "
-                            "train-audio")
-        return path
-    parent = cfg.data.output_root / STAGE
-    runs = sorted(parent.glob(f"{cfg.train_audio.name}-*/checkpoints/best.pt"),
-                  key=lambda p: p.parent.parent.name)
-    if not runs:
-        raise AbawError(f"{parent}: no trained run named {cfg.train_audio.name!r}; run train-audio first "
-                        "or pass --checkpoint")
-    return runs[-1]
+def resolve_checkpoint(cfg: StageConfig, given: Path | None) -> tuple[Path, str]:
+    """The checkpoint `--checkpoint` names (`abaw.runs.resolve_checkpoint` over the train-audio runs)."""
+    return runs.resolve_checkpoint(cfg.data.output_root, STAGE, cfg.train_audio.name, given)
 
 
 def load_trained(cfg: StageConfig, path: Path) -> AudioModel:

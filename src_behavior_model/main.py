@@ -66,7 +66,8 @@ def trained(args: argparse.Namespace):
 
     cfg = stage_config.load(args.config, args.set)
     setup_console()
-    path = resolve_checkpoint(cfg, args.checkpoint)
+    path, which = resolve_checkpoint(cfg, args.checkpoint)
+    print(f"using {which}")
     return cfg, path, load_trained(cfg, path)
 
 
@@ -150,7 +151,8 @@ def common(parser: argparse.ArgumentParser, config_required: bool = True) -> Non
 
 def with_checkpoint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--checkpoint", type=Path, help="checkpoint file or run directory (default: newest run of train.name)"
+        "--checkpoint", type=Path,
+        help="checkpoint file, run directory or 'best' (default: newest complete run of train.name)",
     )
 
 

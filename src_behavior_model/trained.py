@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from abaw import runs
 from abaw.checkpoint import check_arch, load_checkpoint, load_state
-from abaw.errors import AbawError
 from src_behavior_model.config import BehaviourConfig
 from src_behavior_model.model import ClipModel, architecture, check_arch_dict
 from src_behavior_model.train import KIND, STAGE
 
 
-def resolve_checkpoint(cfg: BehaviourConfig, given: Path | None) -> Path:
-    """A checkpoint file, a run directory (its best.pt), or by default the newest run of `train.name`."""
-    if given is not None:
-        path = given / "checkpoints" / "best.pt" if given.is_dir() else given
-        if not path.is_file():
-            raise AbawError(f"{given}: no checkpoint there; pass a .pt file or a run directory of train")
-        return path
-    parent = cfg.data.output_root / STAGE
-    runs = sorted(parent.glob(f"{cfg.train.name}-*/checkpoints/best.pt"), key=lambda p: p.parent.parent.name)
-    if not runs:
-        raise AbawError(
-            f"{parent}: no trained run named {cfg.train.name!r}; run `train` first or pass --checkpoint"
-        )
-    return runs[-1]
+def resolve_checkpoint(cfg: BehaviourConfig, given: Path | None) -> tuple[Path, str]:
+    """The checkpoint `--checkpoint` names (`abaw.runs.resolve_checkpoint` over this stage's runs)."""
+    return runs.resolve_checkpoint(cfg.data.output_root, STAGE, cfg.train.name, given)
 
 
 def load_trained(cfg: BehaviourConfig, path: Path) -> ClipModel:
