@@ -1,8 +1,9 @@
 """`abaw doctor`: check an Aff-Wild2 layout before a long run and print one summary line per check.
 
 Checks: annotation files parse; every annotated video has a crops folder and a video file; crop counts
-fit the annotation frame counts; each video's fps can be measured (cached); the test template matches
-the Test_Set annotations when both exist. Only counts and headers are read, never images.
+fit the annotation frame counts; each video's fps can be measured (cached), or, with `[data] video_timing`,
+the timing CSV lists every annotated video; the test template matches the Test_Set annotations when both
+exist. Only counts and headers are read, never images.
 
 `--for` names the stages to be run: what they read must be there (errors), what they do not read is
 only reported (warnings). Many users start with the crops alone, which is all the face stage needs;
@@ -31,6 +32,7 @@ from abaw.affwild import (
 )
 from abaw.config import DataConfig, load_section
 from abaw.errors import AbawError
+from abaw.timing import read_timing
 
 SHOWN = 5  # offending videos listed per check
 # What each stage reads besides the annotations.
@@ -180,6 +182,36 @@ def check_videos(data: DataConfig, layout: Layout, required: bool = True) -> tup
     return check, files
 
 
+def _check_frames(check: Check, name: str, frames: int, annotated: int) -> None:
+    if abs(frames - annotated) > FRAME_TOLERANCE * annotated:
+        check.warnings.append(f"{name}: {frames} video frames, {annotated} annotated")
+    else:
+        check.ok += 1
+
+
+def check_timing(data: DataConfig, layout: Layout) -> Check:
+    """`[data] video_timing` in place of probing: every annotated video needs a line with its frame count."""
+    check = Check("video timing")
+    try:
+        timing = read_timing(data.video_timing)
+    except AbawError as exc:
+        check.errors.append(str(exc))
+        return check
+    annotated: dict[str, int] = {}
+    for video, (_, n) in layout.videos.items():
+        annotated[base_video(video)] = max(annotated.get(base_video(video), 0), n)
+    for base, n in sorted(annotated.items()):
+        if base not in timing:
+            check.errors.append(f"{data.video_timing}: no line for video {base}; rerun "
+                                "`python -m abaw timing` with the videos present")
+            continue
+        _check_frames(check, base, timing[base].frames, n)
+    rates = [timing[b].fps for b in annotated if b in timing]
+    if rates:
+        check.note = f"fps {min(rates):.2f}-{max(rates):.2f}; from {data.video_timing}"
+    return check
+
+
 def check_fps(data: DataConfig, files: dict[Path, int]) -> Check:
     check = Check("fps")
     table = FpsTable.load(fps_table_path(data.output_root))
@@ -191,10 +223,7 @@ def check_fps(data: DataConfig, files: dict[Path, int]) -> Check:
             check.errors.append(str(exc))
             continue
         rates.append(info.fps)
-        if abs(info.frames - n) > FRAME_TOLERANCE * n:
-            check.warnings.append(f"{path.name}: {info.frames} video frames, {n} annotated")
-        else:
-            check.ok += 1
+        _check_frames(check, path.name, info.frames, n)
     if table.changed:
         try:
             table.save()
@@ -213,7 +242,9 @@ def diagnose(data: DataConfig, probe_fps: bool = True, stages: tuple[str, ...] =
               check_crops(data, layout, "crops" in needs)]
     videos, files = check_videos(data, layout, "videos" in needs)
     checks.append(videos)
-    if probe_fps:
+    if data.video_timing is not None:
+        checks.append(check_timing(data, layout))
+    elif probe_fps:
         checks.append(check_fps(data, files))
     return checks
 
@@ -242,7 +273,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--for", dest="stages", action="append", choices=tuple(NEEDS),
                         help="stages you will run (repeatable; default face): what they read must exist, "
                              "the rest is a warning")
-    parser.add_argument("--no-fps", action="store_true", help="skip measuring the videos' frame rates")
+    parser.add_argument("--no-fps", action="store_true",
+                        help="skip measuring the videos' frame rates (not measured with [data] video_timing)")
 
 
 def run_doctor(args: argparse.Namespace) -> dict:

@@ -180,3 +180,18 @@ def test_synthetic_dataset_passes_until_a_shared_video_goes_missing(tiny_dataset
     assert code == 1 and result["checks"]["video files"]["errors"] == 2
     assert f"error: video files: {pair}_left: no video file {pair}.*" in out_text
     assert f"error: video files: {pair}_right: no video file {pair}.*" in out_text
+
+
+def test_video_timing_csv_replaces_probing_and_must_list_every_video(layout, capsys):
+    timing = write(layout / "timing.csv", "video,fps,frames\na,25.0,3\nb,25.0,4\nc,25.0,3\nd,25.0,9\n")
+    shutil.rmtree(layout / "videos")  # nothing to probe: the CSV alone gives the timing
+    given = f"data.video_timing={timing}"
+    code, out, result = doctor(layout, capsys, "--for", "face", "--set", given)
+    assert code == 0 and "fps" not in result["checks"]
+    check = result["checks"]["video timing"]
+    assert check["ok"] == 3 and check["warnings"] == 1 and check["errors"] == 0  # d: 9 frames, 2 annotated
+    assert not fps_table_path(layout / "out").exists()
+    timing.write_text("video,fps,frames\na,25.0,3\nc,25.0,3\nd,25.0,2\n")
+    code, out, result = doctor(layout, capsys, "--set", given)
+    assert code == 1 and result["checks"]["video timing"]["errors"] == 1
+    assert f"error: video timing: {timing}: no line for video b;" in out
