@@ -69,8 +69,8 @@ def check_entries(cfg: VisualConfig, split: str, videos: np.ndarray, source: str
         entry = entries.get(video)
         path = cache.cache_path(features_dir(cfg), split, video)
         if entry is None:
-            why = ("is not recorded in the manifest (an interrupted extraction)" if path.is_file()
-                   else "is missing")
+            why = ("is not recorded in the manifest (an interrupted extraction, or a cache from an older "
+                   "version; extract redoes it)" if path.is_file() else "is missing")
             raise AbawError(f"{path}: the feature cache of video {video!r} (named by {source}) {why}; run "
                             f"`src_visual_dynamic_model/main.py extract --config ...` for the {split} split")
         if entry.identity != sha:
