@@ -124,6 +124,7 @@ class FusionConfig:
     latents: int = 4  # learned audio latents
     gate_hidden: int = 64
     dropout: float = 0.1
+    residual: bool = True  # the head corrects the gated mix of the inputs' predictions (false: published)
 
 
 @dataclasses.dataclass(frozen=True)

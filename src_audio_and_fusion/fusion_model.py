@@ -6,7 +6,10 @@ that frame mixes them. A few learned latents attend to the window's audio step t
 to the latents, and that audio term is added only for windows whose audio is reliable: for the others it
 is computed from zeros and then dropped, so their audio values cannot reach the output in any mode. A
 sinusoidal encoding of the frame's place in the window is added before both attentions. One temporal
-encoder layer and a per-frame head give valence and arousal.
+encoder layer and a per-frame head give valence and arousal. With `residual` (the default) the head's
+output is a correction, on the atanh scale, of the gate-weighted mix of the modalities' own predictions;
+it starts at zero, so training starts from the inputs' own score and a strong modality is not lost while
+the fusion learns where the others help.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import math
 
 import torch
 from torch import nn
+
+_EDGE = 0.999  # |prediction| bound before atanh, so a label at +-1 stays finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +35,7 @@ class FusionArch:
     latents: int = 4
     gate_hidden: int = 64
     dropout: float = 0.1
+    residual: bool = True  # the head corrects the gated mix of the inputs' own predictions
 
 
 def sinusoid(n: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -63,6 +69,9 @@ class RAAV(nn.Module):
                                                    norm_first=True)
         self.head = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, h // 2), nn.GELU(), nn.Dropout(arch.dropout),
                                   nn.Linear(h // 2, 2))
+        if arch.residual:  # training starts from the gated mix itself, so it starts at the inputs' score
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`prediction` [B, W, 2], `gate` [B, W, M], `hidden` [B, W, H] of a `FusionSplit.batch`."""
@@ -76,7 +85,17 @@ class RAAV(nn.Module):
         if self.arch.audio_dim:
             x = x + self.audio_term(x, batch["audio"], batch["reliable"])
         x = self.temporal(x, src_key_padding_mask=~batch["mask"])
-        return {"prediction": self.head(x), "gate": gate, "hidden": x}
+        out = self.head(x)
+        if self.arch.residual:
+            out = torch.tanh(torch.atanh(self.mixed_prediction(batch, gate)) + out)
+        return {"prediction": out, "gate": gate, "hidden": x}
+
+    def mixed_prediction(self, batch: dict[str, torch.Tensor], gate: torch.Tensor) -> torch.Tensor:
+        """[B, W, 2]: the inputs' own predictions (the last two input columns) weighted by the gate, kept
+        inside (-1, 1) so that the head's correction acts on the atanh scale."""
+        own = torch.stack([batch[f"x/{name}"][..., -2:] for name in self.arch.modalities], dim=2)
+        mixed = (gate.unsqueeze(-1) * own.to(gate.dtype)).sum(dim=2)
+        return mixed.clamp(-_EDGE, _EDGE)
 
     def audio_term(self, x: torch.Tensor, audio: torch.Tensor, reliable: torch.Tensor) -> torch.Tensor:
         keep = reliable[:, None, None]

@@ -30,6 +30,7 @@ def run(model: RAAV, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def test_unreliable_audio_is_ignored_in_training_and_eval_mode() -> None:
     torch.manual_seed(0)
     model = RAAV(ARCH)
+    torch.nn.init.normal_(model.head[-1].weight)  # a trained correction, not the zero it starts from
     batch = make_batch()
     noisy = dict(batch, audio=batch["audio"].clone())
     noisy["audio"][1] = torch.randn(4, 18) * 100
@@ -61,6 +62,17 @@ def test_gate_softmax_over_valid_modalities_with_priors() -> None:
         model.gate[-1].bias.zero_()
     gate = model(batch)["gate"]
     torch.testing.assert_close(gate[1, 0], torch.tensor([0.85, 0.15]))
+
+
+def test_residual_starts_at_the_gated_mix_of_the_input_predictions() -> None:
+    torch.manual_seed(0)
+    model = RAAV(ARCH).eval()
+    batch = make_batch()
+    out = model(batch)
+    own = torch.stack([batch["x/face"][..., -2:], batch["x/behaviour"][..., -2:]], dim=2)
+    mixed = (out["gate"].unsqueeze(-1) * own).sum(dim=2).clamp(-0.999, 0.999)
+    torch.testing.assert_close(out["prediction"], mixed)
+    assert torch.equal(out["prediction"][0, :5], own[0, :5, 1].clamp(-0.999, 0.999))  # no face: behaviour
 
 
 def test_without_audio_and_any_number_of_modalities() -> None:
