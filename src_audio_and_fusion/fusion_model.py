@@ -6,10 +6,10 @@ that frame mixes them. A few learned latents attend to the window's audio step t
 to the latents, and that audio term is added only for windows whose audio is reliable: for the others it
 is computed from zeros and then dropped, so their audio values cannot reach the output in any mode. A
 sinusoidal encoding of the frame's place in the window is added before both attentions. One temporal
-encoder layer and a per-frame head give valence and arousal. With `residual` (the default) the head's
-output is a correction, on the atanh scale, of the gate-weighted mix of the modalities' own predictions;
-it starts at zero, so training starts from the inputs' own score and a strong modality is not lost while
-the fusion learns where the others help.
+encoder layer and a per-frame head give valence and arousal. With `residual` naming a frame modality, the
+head's output is instead a correction, on the atanh scale, of that modality's own prediction (read at
+every frame, its nearest frame where it has none); the correction starts at zero, so training starts from
+that modality's score and a dominant modality is not lost while the fusion learns where the others help.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class FusionArch:
     latents: int = 4
     gate_hidden: int = 64
     dropout: float = 0.1
-    residual: bool = True  # the head corrects the gated mix of the inputs' own predictions
+    residual: str = ""  # a modality whose own prediction the head corrects ("" = the head alone)
 
 
 def sinusoid(n: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -69,7 +69,7 @@ class RAAV(nn.Module):
                                                    norm_first=True)
         self.head = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, h // 2), nn.GELU(), nn.Dropout(arch.dropout),
                                   nn.Linear(h // 2, 2))
-        if arch.residual:  # training starts from the gated mix itself, so it starts at the inputs' score
+        if arch.residual:  # training starts from that modality's prediction, so it starts at its score
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
 
@@ -86,16 +86,10 @@ class RAAV(nn.Module):
             x = x + self.audio_term(x, batch["audio"], batch["reliable"])
         x = self.temporal(x, src_key_padding_mask=~batch["mask"])
         out = self.head(x)
-        if self.arch.residual:
-            out = torch.tanh(torch.atanh(self.mixed_prediction(batch, gate)) + out)
+        if self.arch.residual:  # the modality's own prediction is the last two columns of its input
+            own = batch[f"x/{self.arch.residual}"][..., -2:].to(out.dtype).clamp(-_EDGE, _EDGE)
+            out = torch.tanh(torch.atanh(own) + out)
         return {"prediction": out, "gate": gate, "hidden": x}
-
-    def mixed_prediction(self, batch: dict[str, torch.Tensor], gate: torch.Tensor) -> torch.Tensor:
-        """[B, W, 2]: the inputs' own predictions (the last two input columns) weighted by the gate, kept
-        inside (-1, 1) so that the head's correction acts on the atanh scale."""
-        own = torch.stack([batch[f"x/{name}"][..., -2:] for name in self.arch.modalities], dim=2)
-        mixed = (gate.unsqueeze(-1) * own.to(gate.dtype)).sum(dim=2)
-        return mixed.clamp(-_EDGE, _EDGE)
 
     def audio_term(self, x: torch.Tensor, audio: torch.Tensor, reliable: torch.Tensor) -> torch.Tensor:
         keep = reliable[:, None, None]
