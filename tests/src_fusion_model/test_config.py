@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from abaw.errors import AbawError
 from src_fusion_model import config as stage_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src_fusion_model" / "configs"
@@ -22,3 +23,10 @@ def test_published_is_the_single_ungated_expert():
 def test_default_toml_holds_every_default():
     cfg = stage_config.load(CONFIGS / "default.toml")
     assert cfg.model == stage_config.ModelConfig() and cfg.train == stage_config.TrainConfig()
+
+
+def test_residual_needs_a_modality_whose_prediction_is_read():
+    with pytest.raises(AbawError, match="input = \"embedding\" leaves it out"):
+        stage_config.load(CONFIGS / "demo_published.toml", ["model.residual=face"])
+    with pytest.raises(AbawError, match="not a configured modality"):
+        stage_config.load(CONFIGS / "demo.toml", ["model.residual=audio"])
