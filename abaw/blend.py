@@ -66,7 +66,8 @@ class Source:
 
 def _split_candidates(folder: Path, split: str) -> list[Path]:
     """Where a source folder may hold a split, in the order they are tried."""
-    found = [folder / f"{split}.npz", folder / "predictions" / split, folder / split, folder / f"{split}.csv"]
+    found = [folder / f"{split}.npz", folder / "frames" / f"{split}.npz", folder / "predictions" / split,
+             folder / split, folder / f"{split}.csv"]
     return found + ([folder / SUBMISSION] if split == "test" else [])
 
 
@@ -146,7 +147,8 @@ def read_source(source: Source, split: str) -> Predictions:
     path = source.paths.get(split)
     if path is None:
         raise AbawError(f"source {source.name!r} has no {split} predictions; looked for "
-                        f"<folder>/{split}.npz, predictions/{split}/, {split}/, {split}.csv"
+                        f"<folder>/{split}.npz, frames/{split}.npz, predictions/{split}/, {split}/, "
+                        f"{split}.csv"
                         f"{', submission.txt' if split == 'test' else ''}; "
                         f"or give {source.name}:{split}=PATH")
     if path.suffix == ".npz" and path.is_file():
@@ -612,7 +614,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "late fusion of prediction sources with honestly scored weights", run)
     parser.add_argument("--config", type=Path, required=True, help="a config file with a [data] section")
     parser.add_argument("--source", action="append", required=True, metavar="NAME=PATH",
-                        help="a prediction source: NAME=FOLDER (holding <split>.npz, predictions/<split>/, "
+                        help="a prediction source: NAME=FOLDER (holding <split>.npz, frames/<split>.npz, "
+                             "predictions/<split>/, "
                              "<split>/ or <split>.csv, and submission.txt for test) or NAME:SPLIT=PATH; "
                              "repeat for each source")
     parser.add_argument("--fit", choices=LABELLED, default="val", help="split the weights are fitted on "

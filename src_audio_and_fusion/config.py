@@ -124,6 +124,7 @@ class FusionConfig:
     latents: int = 4  # learned audio latents
     gate_hidden: int = 64
     dropout: float = 0.1
+    residual: str = ""  # a frame modality whose own prediction the head corrects ("" = the head alone)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +212,9 @@ def check_fusion(f: FusionConfig, source: str) -> None:
         raise AbawError(f"{source}: fusion.modalities names a modality twice: {list(f.modalities)}")
     if any(p <= 0 for p in f.priors):
         raise AbawError(f"{source}: fusion.priors = {list(f.priors)}; priors must be > 0")
+    if f.residual and f.residual not in f.modalities:
+        raise AbawError(f"{source}: fusion.residual = {f.residual!r} is not in fusion.modalities "
+                        f"{list(f.modalities)}; name one of them or set \"\" for the head alone")
     if not 1 <= f.hop <= f.window:
         raise AbawError(f"{source}: fusion needs 1 <= hop <= window, got hop {f.hop}, window {f.window}")
     if f.hidden % f.heads or f.latents < 1:

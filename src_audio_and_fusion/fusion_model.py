@@ -6,7 +6,10 @@ that frame mixes them. A few learned latents attend to the window's audio step t
 to the latents, and that audio term is added only for windows whose audio is reliable: for the others it
 is computed from zeros and then dropped, so their audio values cannot reach the output in any mode. A
 sinusoidal encoding of the frame's place in the window is added before both attentions. One temporal
-encoder layer and a per-frame head give valence and arousal.
+encoder layer and a per-frame head give valence and arousal. With `residual` naming a frame modality, the
+head's output is instead a correction, on the atanh scale, of that modality's own prediction (read at
+every frame, its nearest frame where it has none); the correction starts at zero, so training starts from
+that modality's score and a dominant modality is not lost while the fusion learns where the others help.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import math
 
 import torch
 from torch import nn
+
+_EDGE = 0.999  # |prediction| bound before atanh, so a label at +-1 stays finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +35,7 @@ class FusionArch:
     latents: int = 4
     gate_hidden: int = 64
     dropout: float = 0.1
+    residual: str = ""  # a modality whose own prediction the head corrects ("" = the head alone)
 
 
 def sinusoid(n: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -63,6 +69,9 @@ class RAAV(nn.Module):
                                                    norm_first=True)
         self.head = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, h // 2), nn.GELU(), nn.Dropout(arch.dropout),
                                   nn.Linear(h // 2, 2))
+        if arch.residual:  # training starts from that modality's prediction, so it starts at its score
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`prediction` [B, W, 2], `gate` [B, W, M], `hidden` [B, W, H] of a `FusionSplit.batch`."""
@@ -76,7 +85,11 @@ class RAAV(nn.Module):
         if self.arch.audio_dim:
             x = x + self.audio_term(x, batch["audio"], batch["reliable"])
         x = self.temporal(x, src_key_padding_mask=~batch["mask"])
-        return {"prediction": self.head(x), "gate": gate, "hidden": x}
+        out = self.head(x)
+        if self.arch.residual:  # the modality's own prediction is the last two columns of its input
+            own = batch[f"x/{self.arch.residual}"][..., -2:].to(out.dtype).clamp(-_EDGE, _EDGE)
+            out = torch.tanh(torch.atanh(own) + out)
+        return {"prediction": out, "gate": gate, "hidden": x}
 
     def audio_term(self, x: torch.Tensor, audio: torch.Tensor, reliable: torch.Tensor) -> torch.Tensor:
         keep = reliable[:, None, None]

@@ -114,7 +114,8 @@ def make_arch(cfg: StageConfig, data: FusionSplit) -> FusionArch:
     return FusionArch(modalities=f.modalities, dims=tuple(m.dim for m in data.modalities), priors=f.priors,
                       audio_dim=audio.dim if audio is not None else 0,
                       audio_steps=audio.steps if audio is not None else 0, hidden=f.hidden, heads=f.heads,
-                      latents=f.latents, gate_hidden=f.gate_hidden, dropout=f.dropout)
+                      latents=f.latents, gate_hidden=f.gate_hidden, dropout=f.dropout,
+                      residual=f.residual)
 
 
 def check_same_inputs(arch: FusionArch, data: FusionSplit, where: str) -> None:

@@ -65,6 +65,7 @@ class ModelConfig:
     dropout: float = 0.1
     gate_hidden: int = 128
     head_dim: int = 256
+    residual: str = ""  # a modality whose own prediction the head corrects ("" = the head alone, published)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +131,16 @@ def check(cfg: FusionConfig, source: str) -> None:
             if name not in names:
                 raise AbawError(f"{source}: model.experts names {text!r}, but {name!r} is not a configured "
                                 f"modality; configured: {', '.join(names)} (write \"target<-source\")")
+    residual = cfg.model.residual
+    if residual:
+        kinds = {m.name: m.input for m in cfg.modalities.items}
+        if residual not in kinds:
+            raise AbawError(f"{source}: model.residual = {residual!r} is not a configured modality; "
+                            f"configured: {', '.join(names)} (or \"\" for none)")
+        if kinds[residual] == "embedding":
+            raise AbawError(f"{source}: model.residual = {residual!r} corrects that modality's prediction, "
+                            f"but [modalities.{residual}] input = \"embedding\" leaves it out; set input = "
+                            "\"both\"")
     if len(set(cfg.model.experts)) != len(cfg.model.experts):
         raise AbawError(f"{source}: model.experts repeats an expert: {list(cfg.model.experts)}")
     if cfg.model.hidden % cfg.model.heads:

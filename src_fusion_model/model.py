@@ -6,7 +6,9 @@ whose queries come from the target modality and whose keys and values come from 
 projected modality (zeroed where invalid) and the validity flags, and gives per-frame softmax weights over
 the experts. Frames where an expert's source or target is invalid are masked out of that expert's
 attention keys and out of the gate (weight exactly 0). The fused vector is the weighted sum of expert
-outputs, then an MLP head gives VA in [-1, 1] and the exported embedding.
+outputs, then an MLP head gives VA in [-1, 1] and the exported embedding. With `residual` naming a
+modality, the head's output instead corrects that modality's own prediction (its last two input columns)
+on the atanh scale; the correction starts at zero, so training starts from that modality's score.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from torch import nn
 from abaw.encodings import sinusoidal_positions
 from abaw.errors import AbawError
 from src_fusion_model.config import ModelConfig, parse_expert
+
+_EDGE = 0.999  # |prediction| bound before atanh, so an input at +-1 stays finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +102,9 @@ class DCMMOE(nn.Module):
                      if arch.gate and len(arch.experts) > 1 else None)
         self.head = nn.Sequential(nn.Linear(h, arch.head_dim), nn.GELU(), nn.Dropout(arch.dropout))
         self.out = nn.Linear(arch.head_dim, 2)
+        if arch.residual:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def set_normalisation(self, name: str, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardise a modality with train-split statistics; near-constant dimensions stay unscaled."""
@@ -136,7 +143,11 @@ class DCMMOE(nn.Module):
         weights = torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=2)
         fused = (weights[..., None] * stacked.float()).sum(dim=2)
         embedding = self.head(fused)
-        return torch.tanh(self.out(embedding)), embedding, weights
+        out = self.out(embedding)
+        if self.arch.residual:
+            own = inputs[self.arch.residual][..., -2:].float().clamp(-_EDGE, _EDGE)
+            out = out + torch.atanh(own)
+        return torch.tanh(out), embedding, weights
 
 
 def build_model(arch: Architecture) -> DCMMOE:

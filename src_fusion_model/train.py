@@ -8,6 +8,7 @@ of gate weights over time to the report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -24,7 +25,7 @@ from abaw.runs import Run, create_run, seed_everything, setup_logging
 from abaw.training import fit
 from abaw.windowed import WindowSet, fit_window, labelled_windows, make_windows
 from src_fusion_model.config import FusionConfig
-from src_fusion_model.data import FusionSplit, load_split
+from src_fusion_model.data import FusionSplit, load_split, read_modality
 from src_fusion_model.gates import gate_means, plot_gates
 from src_fusion_model.inference import predict_split, split_batch
 from src_fusion_model.model import DCMMOE, Architecture, build_model
@@ -107,6 +108,26 @@ def run_train(cfg: FusionConfig, resume_run: Run | None = None) -> dict[str, Any
     return finish_report(cfg, run, summary, model, val)
 
 
+def input_scores(cfg: FusionConfig, val: FusionSplit, pred: np.ndarray) -> dict[str, float]:
+    """Each input's own validation score (its table's prediction column), the fused model's gain over the
+    best of them, and, with a face input, fused and face scores on frames with and without a face crop."""
+    out: dict[str, float] = {}
+    own = {m.name: read_modality(dataclasses.replace(m, input="prediction"), "val", val.positions)[0]
+           for m in cfg.modalities.items}
+    fused = va_score(pred, val.labels)["score"]
+    for name, values in own.items():
+        out[f"{name}_score"] = va_score(values, val.labels)["score"]
+    out["gain_over_best_input"] = fused - max(out[f"{name}_score"] for name in own)
+    if "face" in own:
+        labelled = np.isfinite(val.labels).all(axis=1)
+        for what, sel in (("with_face", val.valid["face"]), ("without_face", ~val.valid["face"])):
+            out[f"frames_{what}"] = int((sel & labelled).sum())
+            if (sel & labelled).sum() > 1:
+                out[f"fused_{what}"] = va_score(pred[sel], val.labels[sel])["score"]
+                out[f"face_{what}"] = va_score(own["face"][sel], val.labels[sel])["score"]
+    return out
+
+
 def finish_report(cfg: FusionConfig, run: Run, summary: dict[str, Any], model: DCMMOE,
                   val: FusionSplit | None) -> dict[str, Any]:
     """Score the best model again, add the gate's weights on validation, and rewrite the report."""
@@ -116,6 +137,7 @@ def finish_report(cfg: FusionConfig, run: Run, summary: dict[str, Any], model: D
     result = {**summary, "val_score": score["score"], "val_ccc_valence": score["ccc_valence"],
               "val_ccc_arousal": score["ccc_arousal"]}
     result.update({f"gate_{name}": value for name, value in gate_means(model.arch.experts, gates).items()})
+    result.update(input_scores(cfg, val, pred))
     plot = plot_gates(run.dir / "val_gates.png", val, gates, model.arch.experts, cfg.train.gate_videos)
     shown = {k: v for k, v in result.items() if k not in ("best_metrics", "run_dir")}
     write_report(run.report_path, f"Fusion model (DCMMOE): run {run.dir.name}", shown,

@@ -239,3 +239,12 @@ def test_source_specs():
         parse_sources(["a:dev=x.npz"])
     paths = parse_sources(["a:val=x.npz", "a:test=y.txt"])[0].paths
     assert paths == {"val": Path("x.npz"), "test": Path("y.txt")}
+
+
+def test_an_export_folder_with_frames_tables_is_a_source(tmp_path):
+    export = tmp_path / "audio"  # export-audio: frames/<split>.npz beside windows/, submission.txt
+    for path in (export / "frames" / "val.npz", export / "windows" / "val.npz", export / "submission.txt"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    paths = parse_sources([str(export)])[0].paths
+    assert paths == {"val": export / "frames" / "val.npz", "test": export / "submission.txt"}

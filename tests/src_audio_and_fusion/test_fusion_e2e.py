@@ -199,6 +199,8 @@ def test_bad_inputs(fusion_inputs: Path, tmp_path: Path, capsys) -> None:
     assert "annotations give" in err and "main.py windows --split train" in err
     err = _error(capsys, "train-fusion", "--config", str(config), "--set", "fusion.priors=[0.85]")
     assert "one entry per frame modality" in err
+    err = _error(capsys, "train-fusion", "--config", str(config), "--set", "fusion.residual=audio")
+    assert "fusion.residual = 'audio' is not in fusion.modalities" in err
 
 
 def test_unreliable_audio_is_ignored_in_export(fusion_inputs: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from src_audio_and_fusion.fusion_model import RAAV, FusionArch
@@ -61,6 +63,14 @@ def test_gate_softmax_over_valid_modalities_with_priors() -> None:
         model.gate[-1].bias.zero_()
     gate = model(batch)["gate"]
     torch.testing.assert_close(gate[1, 0], torch.tensor([0.85, 0.15]))
+
+
+def test_residual_starts_at_the_named_modality_prediction_even_where_it_is_invalid() -> None:
+    torch.manual_seed(0)
+    model = RAAV(dataclasses.replace(ARCH, residual="face")).eval()
+    batch = make_batch()
+    batch["x/face"][..., -2:] = torch.rand(3, 12, 2) * 1.8 - 0.9  # the face stage's own prediction
+    torch.testing.assert_close(model(batch)["prediction"], batch["x/face"][..., -2:])
 
 
 def test_without_audio_and_any_number_of_modalities() -> None:

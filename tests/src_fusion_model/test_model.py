@@ -49,3 +49,13 @@ def test_published_single_expert_has_no_gate():
     assert model.gate is None
     _, _, gate = model(*batch([]))
     assert torch.allclose(gate, torch.ones_like(gate))
+
+
+def test_residual_starts_at_the_named_modality_prediction():
+    arch = Architecture(modalities=("face", "behaviour"), input_dims=(6, 4), hidden=16, layers=1, heads=2,
+                        ff_dim=16, gate_hidden=8, head_dim=8, dropout=0.0, residual="face")
+    model = build_model(arch).eval()
+    inputs, valid, mask = batch([3])
+    inputs["face"][..., -2:] = torch.rand(2, 10, 2) * 1.8 - 0.9  # the face stage's own prediction columns
+    pred, _, _ = model(inputs, valid, mask)
+    torch.testing.assert_close(pred, inputs["face"][..., -2:])
