@@ -71,9 +71,11 @@ class Report:
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             else:
                 data = base64.b64encode(Path(content).read_bytes()).decode()
-                body.append(f'<img alt="{html.escape(Path(content).stem)}" src="data:image/png;base64,{data}">')
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-                 "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}")
+                alt = html.escape(Path(content).stem)
+                body.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
+        style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+                 "td{text-align:right}img{max-width:100%}")
         return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
                 f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
@@ -147,19 +149,20 @@ def write_final_report(data: DataConfig, state: dict[str, dict[str, Any]], steps
     out = data.output_root
     scored = [score_source(data, name, folder) for name, folder in tables.items()
               if (folder / "val.npz").is_file()]
-    summary = json.loads((blend_out / "blend.json").read_text()) if (blend_out / "blend.json").is_file() else None
+    summary_path = blend_out / "blend.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
     if summary is not None:
         scored.append(score_source(data, "blend", blend_out))
     rows = [score_row("training mean (abaw baseline)", baseline_score(data), "floor")]
     ridge = state.get("face:train", {}).get("result", {})
     if "ridge_score" in ridge:
-        rows.append(score_row("frame-wise ridge of face features",
-                              {"ccc_valence": ridge["ridge_ccc_valence"], "ccc_arousal": ridge["ridge_ccc_arousal"],
-                               "score": ridge["ridge_score"]}, "from the face training run"))
+        ridge_score = {"ccc_valence": ridge["ridge_ccc_valence"], "ccc_arousal": ridge["ridge_ccc_arousal"],
+                       "score": ridge["ridge_score"]}
+        rows.append(score_row("frame-wise ridge of face features", ridge_score, "from the face training run"))
     for item in scored:
         note = "weights refitted on all of val: in-sample" if item.name == "blend" else "whole val"
         rows.append(score_row(item.name, item.score, note))
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).round(4)
 
     report = Report()
     report.add("h2", "Validation scores (CCC)")
@@ -179,7 +182,7 @@ def write_final_report(data: DataConfig, state: dict[str, dict[str, Any]], steps
                         f"({best_single['subset']}, {best_single['eval_score']:.4f}). The submission uses "
                         f"weights refitted on all of val.")
         columns = ["subset", "chosen", "fit_score", "eval_score", "eval_valence", "eval_arousal"]
-        report.add("table", board[columns].head(8))
+        report.add("table", board[columns].head(8).round(4))
         submission = Path(summary["submission"])
         problems = validate_submission(data.test_template, submission)
         report.add("h2", "Submission")

@@ -137,7 +137,7 @@ def data_overrides(data: DataConfig) -> list[str]:
 
 def inline_table(value: dict[str, Any]) -> str:
     """A nested dict of strings as a TOML inline table, for `--set`."""
-    items = [f"{key} = {inline_table(v) if isinstance(v, dict) else json.dumps(v)}" for key, v in value.items()]
+    items = [f"{k} = {inline_table(v) if isinstance(v, dict) else json.dumps(v)}" for k, v in value.items()]
     return "{" + ", ".join(items) + "}"
 
 
@@ -223,7 +223,8 @@ def build_steps(cfg: PipelineConfig, pipeline_toml: Path, python: str = sys.exec
                for s in cfg.blend.sources]
     argv = [python, "-m", "abaw", "blend", "--config", str(pipeline_toml.resolve())]
     argv += [item for source in sources for item in ("--source", source)]
-    argv += ["--seed", str(cfg.blend.seed), "--samples", str(cfg.blend.samples), "--smooth", cfg.blend.smooth, "--out", str(blend_dir(data))]
+    argv += ["--seed", str(cfg.blend.seed), "--samples", str(cfg.blend.samples), "--smooth", cfg.blend.smooth,
+             "--out", str(blend_dir(data))]
     key = hashlib.sha256(json.dumps([argv[3:], shared]).encode()).hexdigest()[:16]
     steps.append(Step("blend", "blend", tuple(argv), key, tuple(EXPORT_STEP[s] for s in cfg.blend.sources),
                       blend_dir(data)))
@@ -271,14 +272,16 @@ def read_state(path: Path) -> dict[str, dict[str, Any]]:
 
 def data_stamp(data: DataConfig) -> str:
     """The annotations and the test template, by name, size and time (never the crops or videos)."""
-    files = [data.test_template, *sorted(data.annotations.rglob("*.txt"))] if data.annotations.is_dir() else []
-    return files_fingerprint(files)
+    annotations = sorted(data.annotations.rglob("*.txt")) if data.annotations.is_dir() else []
+    return files_fingerprint([data.test_template, *annotations])
 
 
 def outputs_fingerprint(step: Step, entry: dict[str, Any] | None) -> str | None:
     """What a step hands on, as it is on disk now: its export folder, or its training run's checkpoint."""
     if step.out is not None:
-        return files_fingerprint(p for p in step.out.rglob("*") if p.is_file()) if step.out.is_dir() else "missing"
+        if not step.out.is_dir():
+            return "missing"
+        return files_fingerprint(p for p in step.out.rglob("*") if p.is_file())
     if step.trains:
         run_dir = Path((entry or {}).get("run_dir", ""))
         return files_fingerprint([run_dir / "checkpoints" / "best.pt", run_dir / "report.md"])
