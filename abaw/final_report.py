@@ -125,20 +125,28 @@ def plot_distributions(path: Path, scored: list[Scored]) -> Path:
 
 
 def plot_traces(path: Path, data: DataConfig, scored: list[Scored]) -> Path:
-    """The same validation videos (the longest ones) for every source: one row per video and source."""
+    """The same validation videos (the longest ones), one row each: every source against the truth,
+    valence left and arousal right."""
     from abaw.affwild import index_split
-    from abaw.plots import plot_va_traces
+    from abaw.plots import VA_NAMES, new_figure, save_figure
 
     index = index_split(data.annotations, "val")
-    lengths = np.diff(index.offsets)
-    chosen = sorted(np.argsort(-lengths, kind="stable")[:TRACE_VIDEOS])
-    traces = []
-    for v in chosen:
+    chosen = sorted(np.argsort(-np.diff(index.offsets), kind="stable")[:TRACE_VIDEOS])
+    fig = new_figure(14.0, 2.8 * len(chosen))
+    axes = fig.subplots(len(chosen), 2, squeeze=False)
+    for row, v in enumerate(chosen):
         rows = slice(index.offsets[v], index.offsets[v + 1])
-        for item in scored:
-            traces.append((f"{index.videos[v]} / {item.name}", index.frames[rows], item.aligned[rows],
-                           index.labels[rows]))
-    return plot_va_traces(path, traces)
+        frames = index.frames[rows]
+        for c, name in enumerate(VA_NAMES):
+            ax = axes[row, c]
+            for item in scored:
+                ax.plot(frames, item.aligned[rows, c], linewidth=0.8, label=item.name)
+            ax.plot(frames, index.labels[rows, c], color="black", linewidth=1.6, label="truth")
+            ax.set_ylim(-1.05, 1.05)
+            ax.set_title(f"{index.videos[v]}: {name}", fontsize="medium")
+            ax.set_xlabel("frame")
+    axes[0, 1].legend(loc="upper right", fontsize="small", ncol=2, framealpha=0.6)
+    return save_figure(fig, path)
 
 
 def write_final_report(data: DataConfig, state: dict[str, dict[str, Any]], steps: list[str],
