@@ -206,12 +206,14 @@ def write_final_report(data: DataConfig, state: dict[str, dict[str, Any]], steps
         report.add("h2", f"VA traces of {TRACE_VIDEOS} validation videos")
         report.add("image", plot_traces(out / "report_traces.png", data, scored))
     times = pd.DataFrame([{"step": s, "seconds": state[s].get("seconds", float("nan")),
+                           "CPU seconds": state[s].get("cpu_seconds", float("nan")),
                            "this time": "ran" if state[s].get("ran") else "skipped (up to date)",
                            "finished": state[s].get("finished", "")} for s in steps if s in state])
     if not times.empty:
         report.add("h2", "Wall time of each step (its last run)")
         report.add("table", times)
-        report.add("p", f"Total of the last runs: {times['seconds'].sum():.0f} s.")
+        report.add("p", f"Total of the last runs: {times['seconds'].sum():.0f} s of wall time, "
+                        f"{times['CPU seconds'].sum():.0f} s of CPU time (all processes of each step).")
     title = "Valence/arousal: every stage and the blend"
     write_text(out / "report.md", report.markdown(title))
     write_text(out / "report.html", report.html(title))

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -397,6 +398,13 @@ def run_command_streaming(argv: Sequence[str]) -> tuple[int, dict[str, Any] | No
     return code, result if isinstance(result, dict) else None, list(tail)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far; wall time alone misleads on a
+    shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 Runner = Callable[[Sequence[str]], tuple[int, dict[str, Any] | None, list[str]]]
 
 
@@ -418,16 +426,17 @@ def execute(steps: Sequence[Step], data: DataConfig, selected: set[str], forced:
             continue
         argv = command_of(step, state)
         print(f"[pipeline] {step.name}: runs ({reason})\n[pipeline]   {shlex.join(argv)}", flush=True)
-        start = time.monotonic()
+        start, used = time.monotonic(), children_cpu()
         code, result, tail = runner(argv)
-        seconds = time.monotonic() - start
+        seconds, cpu = time.monotonic() - start, children_cpu() - used
         if code != 0:
             errors = [line for line in tail if line.startswith("error:")]
             said = f": {errors[-1].removeprefix('error: ')}" if errors else ""
             raise AbawError(f"{step.name} failed (exit {code}){said}\nrerun just this step with:\n"
                             f"  {shlex.join(argv)}")
         entry: dict[str, Any] = {"config": step.config_hash, "inputs": current_inputs(step, state, stamp),
-                                 "seconds": round(seconds, 1), "command": shlex.join(argv),
+                                 "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                                 "command": shlex.join(argv),
                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "result": result or {}}
         if step.trains:
             if not result or "run_dir" not in result:
@@ -440,7 +449,7 @@ def execute(steps: Sequence[Step], data: DataConfig, selected: set[str], forced:
         running.add(step.name)
         write_text(path, json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "ran"}
                                      for k, v in state.items()}, indent=1, default=str) + "\n")
-        print(f"[pipeline] {step.name}: done in {seconds:.1f} s", flush=True)
+        print(f"[pipeline] {step.name}: done in {seconds:.1f} s ({cpu:.1f} s of CPU)", flush=True)
     return state
 
 
