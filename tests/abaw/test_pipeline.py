@@ -162,7 +162,7 @@ def test_tiny_pipeline_end_to_end(tiny_dataset: Path, tmp_path: Path) -> None:
     second run skips every stage."""
     config = write_pipeline(tmp_path, tiny_dataset)
     command = [sys.executable, "-m", "abaw", "pipeline", "--config", str(config), "--json"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["ran"] == ALL
