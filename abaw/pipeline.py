@@ -415,7 +415,6 @@ def execute(steps: Sequence[Step], data: DataConfig, selected: set[str], forced:
     path = state_path(data)
     state = read_state(path)
     stamp = data_stamp(data)
-    running: set[str] = set()
     for step in steps:
         if step.stage not in selected:
             continue
@@ -446,7 +445,6 @@ def execute(steps: Sequence[Step], data: DataConfig, selected: set[str], forced:
         entry["outputs"] = outputs_fingerprint(step, entry)
         entry["stamp"] = stamp_of(step_key(step, entry["inputs"]), entry["outputs"])
         state[step.name] = {**entry, "ran": True}
-        running.add(step.name)
         write_text(path, json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "ran"}
                                      for k, v in state.items()}, indent=1, default=str) + "\n")
         print(f"[pipeline] {step.name}: done in {seconds:.1f} s ({cpu:.1f} s of CPU)", flush=True)
