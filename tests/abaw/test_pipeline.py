@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -162,7 +163,10 @@ def test_tiny_pipeline_end_to_end(tiny_dataset: Path, tmp_path: Path) -> None:
     second run skips every stage."""
     config = write_pipeline(tmp_path, tiny_dataset)
     command = [sys.executable, "-m", "abaw", "pipeline", "--config", str(config), "--json"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    # One thread per stage: the tiny models gain nothing from two, and spinning threads cost CPU when the
+    # suite shares its cores.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["ran"] == ALL
@@ -172,6 +176,6 @@ def test_tiny_pipeline_end_to_end(tiny_dataset: Path, tmp_path: Path) -> None:
         assert f"| {name}" in report
     html = Path(result["report_html"]).read_text()
     assert html.count("data:image/png;base64,") == 2
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout.splitlines()[-1])["ran"] == []
