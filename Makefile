@@ -3,17 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The stage demo configs point at this folder.
+# The demo dataset; configs/pipeline_demo.toml and the stage demo configs point at it.
 DEMO_DIR := data/demo
-DEMO_OUT := $(DEMO_DIR)/outputs
-FACE := $(PY) src_visual_dynamic_model/main.py
-FACE_DEMO := --config src_visual_dynamic_model/configs/demo.toml
-BEHAVIOUR := $(PY) src_behavior_description/main.py
-BEHAVIOUR_DEMO := --config src_behavior_description/configs/demo.toml
-AUDIO := $(PY) src_audio_and_fusion/main.py
-AUDIO_DEMO := --config src_audio_and_fusion/configs/demo.toml
 
-.PHONY: venv demo demo-behaviour demo-audio test lint bench clean
+.PHONY: venv demo test lint bench clean
 
 venv: $(STAMP)
 
@@ -25,35 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Every stage in order, then the blend and the final report (data/demo/outputs/report.html); a second
+# run skips the stages whose configs and inputs are unchanged.
 demo: $(STAMP)
 	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
-	$(PY) -m abaw doctor --config $(DEMO_DIR)/data.toml
-	$(PY) -m abaw index --annotations $(DEMO_DIR)/annotations --split train
-	$(PY) -m abaw baseline --config $(DEMO_DIR)/data.toml
-	$(PY) -m abaw validate-submission --template $(DEMO_DIR)/test_template.txt \
-		--submission $(DEMO_OUT)/baseline/submission.txt
-	$(PY) -m abaw evaluate --annotations $(DEMO_DIR)/annotations --split val \
-		--predictions $(DEMO_OUT)/baseline/val --out $(DEMO_OUT)/baseline/val_evaluation
-	$(FACE) extract $(FACE_DEMO)
-	$(FACE) train $(FACE_DEMO)
-	$(FACE) export $(FACE_DEMO)
-	@echo "demo outputs: $(DEMO_OUT)"
-
-# The behaviour stream on the demo dataset: warm-up of the tiny describer, descriptions, ridge probe.
-demo-behaviour: $(STAMP)
-	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
-	$(BEHAVIOUR) segments $(BEHAVIOUR_DEMO)
-	$(BEHAVIOUR) warmup $(BEHAVIOUR_DEMO)
-	$(BEHAVIOUR) describe $(BEHAVIOUR_DEMO)
-	$(BEHAVIOUR) probe $(BEHAVIOUR_DEMO)
-
-# The audio stream on the demo dataset: WAVs, windows, a tiny WavLM trained from scratch, export.
-demo-audio: $(STAMP)
-	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
-	$(AUDIO) extract-audio $(AUDIO_DEMO)
-	$(AUDIO) windows $(AUDIO_DEMO)
-	$(AUDIO) train-audio $(AUDIO_DEMO)
-	$(AUDIO) export-audio $(AUDIO_DEMO)
+	$(PY) -m abaw pipeline --config configs/pipeline_demo.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "abaw.baseline",
     "abaw.blend",
     "abaw.timing",
+    "abaw.pipeline",
 )
 
 
