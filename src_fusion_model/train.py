@@ -68,13 +68,6 @@ class FusionTask:
         return va_score(pred, self.val.labels)
 
 
-def feature_stats(x: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rows = x[valid] if valid.any() else x
-    if len(rows) == 0:
-        return np.zeros(x.shape[1]), np.ones(x.shape[1])
-    return rows.mean(axis=0, dtype=np.float64), rows.std(axis=0, dtype=np.float64)
-
-
 def run_train(cfg: FusionConfig, resume_run: Run | None = None) -> dict[str, Any]:
     """Train on the train split, select on val; returns the summary (scores, gate weights, paths)."""
     init_distributed(cfg.train.device)
@@ -96,8 +89,7 @@ def run_train(cfg: FusionConfig, resume_run: Run | None = None) -> dict[str, Any
     seed_everything(cfg.train.seed)
     model = build_model(arch)
     for name in arch.modalities:
-        model.set_normalisation(name, *(torch.from_numpy(a) for a in
-                                        feature_stats(train.inputs[name], train.valid[name])))
+        model.set_normalisation(name, *(torch.from_numpy(a) for a in train.input_stats(name)))
     dataset = WindowSet(windows, train.arrays(), targets, window, grid.rows)
     task = FusionTask(cfg, val)
     summary = fit(model, task, dataset, cfg.train, run, kind=KIND, arch={"model": arch.to_dict()},
