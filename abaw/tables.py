@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from abaw.cli import add_command
 from abaw.errors import AbawError
 from abaw.grouped import GroupedByVideo, positions_in
 from abaw.npzfile import load_npz
+from abaw.smoothing import SmoothingOption
 
 KINDS = ("frames", "segments", "windows")
 RESERVED = ("videos", "offsets", "meta")
@@ -57,6 +59,16 @@ _SCHEMAS: dict[str, dict[str, _Spec]] = {
         "speech_ratio": _SCALAR,
     },
 }
+
+
+@dataclass(frozen=True)
+class FramesExport:
+    """The `[export]` section of a stage that writes a `frames` table per split."""
+
+    splits: tuple[str, ...] = ("train", "val", "test")
+    embedding_dtype: Literal["float32", "float16"] = "float32"
+    out: Path | None = None
+    smoothing: SmoothingOption = SmoothingOption()
 
 
 @dataclass(eq=False)

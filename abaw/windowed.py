@@ -12,13 +12,44 @@ frame of the split gets a prediction (coverage 100 %).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from abaw.errors import AbawError
+from abaw.training import TrainConfig as LoopConfig
 from abaw.windows import nearest_index, stitch, windows_of
+
+log = logging.getLogger("abaw.windowed")
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowedTrainConfig(LoopConfig):
+    """The `[train]` keys of a stage on this pipeline: the shared loop's plus windows and the CCC weights."""
+
+    window: int = 400
+    hop_length: int = 150
+    loss_weights: tuple[float, ...] = (0.5, 0.5)
+    eval_batch_size: int = 32
+
+
+def check_windowing(train: WindowedTrainConfig, source: str) -> None:
+    """One error naming the `[train]` key and `source` (the config file) for a window setting that
+    cannot work."""
+    if train.window < 1:
+        raise AbawError(f"{source}: train.window = {train.window}; it must be at least 1 frame")
+    if not 1 <= train.hop_length <= train.window:
+        raise AbawError(f"{source}: train.hop_length = {train.hop_length}; it must be between 1 and "
+                        f"train.window = {train.window}, or frames between windows would never be seen")
+    if len(train.loss_weights) != 2:
+        raise AbawError(f"{source}: train.loss_weights needs two values (valence, arousal)")
+    sizes = {"train.batch_size": train.batch_size, "train.eval_batch_size": train.eval_batch_size}
+    for key, value in sizes.items():
+        if value < 1:
+            raise AbawError(f"{source}: {key} = {value}; it must be at least 1")
 
 
 def fill_rows(positions: np.ndarray, cached: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +247,18 @@ def labelled_windows(windows: Windows, targets: np.ndarray) -> Windows:
     counts = np.concatenate([[0], np.cumsum(np.isfinite(targets).all(axis=1))])
     keep = counts[windows.row + windows.length] > counts[windows.row]
     return Windows(windows.video[keep], windows.row[keep], windows.length[keep])
+
+
+def training_windows(grid: FrameGrid, labels: np.ndarray, window: int, hop: int, delay: int = 0
+                     ) -> tuple[np.ndarray, int, Windows]:
+    """What a split trains on: targets per grid slot (slot t learns the label `delay` frames later), the
+    window length used (`fit_window`) and the windows holding at least one label."""
+    targets = shift_labels(grid.spread(labels), grid.offsets, delay)
+    fitted = fit_window(window, grid.offsets)
+    if fitted < window:
+        log.info("train.window = %d is longer than the longest train video; windows of %d frames are used, "
+                 "which gives the same model (padding is masked) without the memory", window, fitted)
+    return targets, fitted, labelled_windows(make_windows(grid.offsets, fitted, min(hop, fitted)), targets)
 
 
 class WindowSet(Dataset):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from abaw.config import DataConfig, load_section  # noqa: E402
 from abaw.positions import split_positions  # noqa: E402
 from abaw.tables import frames_table, make_meta, write_table  # noqa: E402
-from abaw.windowed import WindowSet, fit_window, labelled_windows, make_windows  # noqa: E402
+from abaw.windowed import WindowSet, training_windows  # noqa: E402
 from bench.protocol import ensure_scale_dataset  # noqa: E402
 
 TARGETS = {"load_s": 10.0, "load_cpu_s": 10.0, "kept_over_raw": 1.2, "windows_per_s": 5000.0,
@@ -82,9 +82,7 @@ def measure(config: Path, raw: int) -> dict[str, float]:
     kept = sum(s.nbytes for s in splits.values())
     train = splits["train"]
     grid = train.grid
-    targets = grid.spread(train.labels)
-    window = fit_window(cfg.train.window, grid.offsets)
-    windows = labelled_windows(make_windows(grid.offsets, window, cfg.train.hop_length), targets)
+    targets, window, windows = training_windows(grid, train.labels, cfg.train.window, cfg.train.hop_length)
     dataset = WindowSet(windows, train.arrays(), targets, window, grid.rows)
     order = np.random.default_rng(0).permutation(len(dataset))
     start, cpu = time.perf_counter(), time.process_time()
