@@ -12,6 +12,7 @@ frame of the split gets a prediction (coverage 100 %).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping
 
@@ -94,17 +95,25 @@ class IndexedRows:
         """Rows [..., D] at any numpy index of the rows (int array, bool mask, slice); float16 columns
         stay float16 unless joined with a float32 one."""
         index = self.index[rows]
-        absent = index < 0
-        take = np.where(absent, 0, index)
+        absent = None if self.complete else index < 0
+        take = index if absent is None else np.where(absent, 0, index)
         parts = []
         for values in self.columns:
             if len(values):
-                part = np.take(values, take, axis=0)
-                part[absent] = 0
+                # Indexing, not np.take: a column mapped from a file may be unaligned, and np.take would
+                # first copy all of it.
+                part = values[take]
+                if absent is not None:
+                    part[absent] = 0
             else:
                 part = np.zeros((*index.shape, *values.shape[1:]), values.dtype)
             parts.append(part)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+
+    @functools.cached_property
+    def complete(self) -> bool:
+        """Whether every row has a source row (no zeros to write)."""
+        return bool((self.index >= 0).all())
 
 
 Rows = np.ndarray | IndexedRows
