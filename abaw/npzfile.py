@@ -63,9 +63,13 @@ def load_npz(path: str | os.PathLike, rerun: str, keys: Iterable[str] | None = N
                 raise damaged(path, f"no {missing[0]!r} array", rerun)
             with open(path, "rb") as fh:
                 mapped = mmap_module.mmap(fh.fileno(), 0, access=mmap_module.ACCESS_READ) if mmap else None
-                infos = {key: data.zip.NameToInfo.get(f"{key}.npy") for key in wanted}
-                return {key: data[key] if info is None or info.compress_type != zipfile.ZIP_STORED
-                        else read_member(fh, info, mapped) for key, info in infos.items()}
+                arrays = {}
+                for key in wanted:
+                    info = data.zip.NameToInfo.get(f"{key}.npy")
+                    stored = info is not None and info.compress_type == zipfile.ZIP_STORED
+                    array = read_member(fh, info, mapped) if stored else None
+                    arrays[key] = data[key] if array is None else array
+                return arrays
     except AbawError:
         raise
     except ValueError as exc:
@@ -77,14 +81,14 @@ def load_npz(path: str | os.PathLike, rerun: str, keys: Iterable[str] | None = N
         raise damaged(path, str(exc) or type(exc).__name__, rerun) from exc
 
 
-def read_member(fh, info: zipfile.ZipInfo, mapped: mmap_module.mmap | None = None) -> np.ndarray:
+def read_member(fh, info: zipfile.ZipInfo, mapped: mmap_module.mmap | None = None) -> np.ndarray | None:
     """One stored (uncompressed) `.npy` member of the open archive `fh`, checked against its CRC like
     numpy's reader.
 
     Tables and caches are written uncompressed, so a member is read with one `readinto` into the final
     array (or viewed in `mapped`, the whole file mapped read-only) and checked with one CRC pass: numpy's
     own reader copies it in 256 KiB pieces through zipfile, which costs several times the reading at
-    Aff-Wild2 size.
+    Aff-Wild2 size. None for a header version this reader does not know (numpy's reader then reads it).
     """
     fh.seek(info.header_offset)
     local = fh.read(LOCAL_HEADER)
@@ -99,14 +103,15 @@ def read_member(fh, info: zipfile.ZipInfo, mapped: mmap_module.mmap | None = Non
     elif version == (2, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
     else:
-        raise ValueError(f"unsupported .npy format version {version} in {info.filename}")
+        return None
     if dtype.hasobject:
         raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
     header = fh.tell() - start
-    array = np.empty(shape[::-1] if fortran else shape, dtype)
-    if header + array.nbytes != info.file_size:
+    layout = shape[::-1] if fortran else shape
+    count = int(np.prod(layout, dtype=np.int64))
+    if header + count * dtype.itemsize != info.file_size:
         raise zipfile.BadZipFile(f"{info.filename}: {info.file_size} bytes, but its header describes "
-                                 f"{header + array.nbytes}")
+                                 f"{header + count * dtype.itemsize}")
     fh.seek(start)
     crc = zlib.crc32(fh.read(header))
     if mapped is not None:
@@ -114,8 +119,9 @@ def read_member(fh, info: zipfile.ZipInfo, mapped: mmap_module.mmap | None = Non
         if stop > len(mapped):
             raise EOFError(f"{info.filename} is cut short")
         crc = zlib.crc32(memoryview(mapped)[start + header:stop], crc)
-        array = np.frombuffer(mapped, dtype, array.size, start + header).reshape(array.shape)
+        array = np.frombuffer(mapped, dtype, count, start + header).reshape(layout)
     else:
+        array = np.empty(layout, dtype)
         flat = array.reshape(-1).view(np.uint8)
         if fh.readinto(flat) != flat.size:
             raise EOFError(f"{info.filename} is cut short")
