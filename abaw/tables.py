@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from abaw.cli import add_command
 from abaw.errors import AbawError
 from abaw.grouped import GroupedByVideo, positions_in
 from abaw.npzfile import load_npz
+from abaw.smoothing import SmoothingOption
 
 KINDS = ("frames", "segments", "windows")
 RESERVED = ("videos", "offsets", "meta")
@@ -57,6 +59,16 @@ _SCHEMAS: dict[str, dict[str, _Spec]] = {
         "speech_ratio": _SCALAR,
     },
 }
+
+
+@dataclass(frozen=True)
+class FramesExport:
+    """The `[export]` section of a stage that writes a `frames` table per split."""
+
+    splits: tuple[str, ...] = ("train", "val", "test")
+    embedding_dtype: Literal["float32", "float16"] = "float32"
+    out: Path | None = None
+    smoothing: SmoothingOption = SmoothingOption()
 
 
 @dataclass(eq=False)
@@ -347,11 +359,13 @@ def _parse_meta(arr: np.ndarray, path) -> dict:
 RERUN_TABLE = "write it again with the command that produced it (its stage's export, or abaw merge/convert)"
 
 
-def read_table(path: str | os.PathLike, kind: str | None = None, rerun: str = RERUN_TABLE) -> Table:
+def read_table(path: str | os.PathLike, kind: str | None = None, rerun: str = RERUN_TABLE,
+               mmap: bool = False) -> Table:
     """Read and validate a table; `kind` (frames, segments, windows) is required to match when given.
 
-    A damaged file is an `AbawError` ending with `rerun`, the advice on how to write it again."""
-    arrays = load_npz(path, rerun)
+    A damaged file is an `AbawError` ending with `rerun`, the advice on how to write it again. With
+    `mmap`, the columns are read-only views of the file (see `abaw.npzfile.load_npz`)."""
+    arrays = load_npz(path, rerun, mmap=mmap)
     for key in RESERVED:
         if key not in arrays:
             raise AbawError(f"{path}: no {key!r} array, so this is not an abaw table "
@@ -385,15 +399,46 @@ def lookup_rows(table: Table, videos, frames, nearest: bool = False) -> np.ndarr
     """int64 [M]: the row of each (video, frame) query in a frames table, -1 where absent.
 
     With `nearest`, a missing frame takes the row of the nearest frame of the same video (the earlier one on
-    a tie); only a video with no rows gives -1. One sorted key `position * span + frame` over the whole
-    table answers every query with a single `searchsorted`.
+    a tie); only a video with no rows gives -1.
     """
-    if table.kind != "frames":
-        raise AbawError(f"lookup by frame needs a frames table, got a {table.kind} table")
+    _need_frames(table)
     frames = np.asarray(frames, dtype=np.int64).reshape(-1)
     pos = video_positions(table, videos)
     if pos.shape != frames.shape:
         raise AbawError(f"lookup: {len(pos)} videos but {len(frames)} frames; give one video per frame")
+    return _rows_at(table, pos, frames, nearest)
+
+
+def align_rows(table: Table, videos, offsets: np.ndarray, frames) -> tuple[np.ndarray, np.ndarray]:
+    """A frames table aligned to positions grouped by video like a table (`videos` [V], `offsets` [V+1],
+    `frames` [N]): int64 [N] the row of each position's frame, else of the nearest frame of its video
+    (the earlier one on a tie; -1 where the table has no row of the video), and bool [N] whether that row
+    is the position's own frame.
+
+    The same answers as `lookup_rows` with and without `nearest`, in one pass and with video ids resolved
+    once per video rather than once per frame."""
+    _need_frames(table)
+    frames = np.asarray(frames, dtype=np.int64).reshape(-1)
+    if (np.array_equal(table.offsets, offsets) and np.array_equal(table.videos, videos)
+            and np.array_equal(table.columns["frame"], frames)):
+        # Laid out like the positions (an earlier stage's export of this split): every row is its own.
+        return np.arange(len(frames), dtype=np.int64), np.ones(len(frames), bool)
+    pos = np.repeat(video_positions(table, videos), np.diff(offsets))
+    rows = _rows_at(table, pos, frames, nearest=True)
+    if table.n_rows == 0:
+        return rows, np.zeros(len(rows), bool)
+    exact = (rows >= 0) & (table.columns["frame"][np.maximum(rows, 0)] == frames)
+    return rows, exact
+
+
+def _need_frames(table: Table) -> None:
+    if table.kind != "frames":
+        raise AbawError(f"lookup by frame needs a frames table, got a {table.kind} table")
+
+
+def _rows_at(table: Table, pos: np.ndarray, frames: np.ndarray, nearest: bool) -> np.ndarray:
+    """The rows of (video position in the table, frame) queries: one sorted key `position * span + frame`
+    over the whole table answers every query with a single `searchsorted`."""
     result = np.full(frames.shape, -1, dtype=np.int64)
     table_frames = table.columns["frame"].astype(np.int64)
     if table_frames.size == 0:

@@ -423,6 +423,13 @@ def train_epoch(net: nn.Module, model: nn.Module, loader: DataLoader, task: Task
     return mean
 
 
+def require_val_labels(labels: np.ndarray | None, source: object) -> None:
+    """Selection on the validation score needs labelled frames; None (ranks other than 0, which do not
+    validate) passes. `source` names where the labels come from."""
+    if labels is not None and not np.isfinite(labels).any():
+        raise AbawError(f"{source}: the validation split has no labelled frame to select a model on")
+
+
 def validate_on_main(model: nn.Module, task: Task, ema: EMA | None) -> dict[str, float]:
     """The task's metrics, computed on rank 0 with the averaged weights and shared with every rank.
 

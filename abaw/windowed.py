@@ -1,7 +1,8 @@
 """The windowed split pipeline of the sequence stages: rows -> frame grid -> windows -> batches -> frames.
 
 A split is one array of rows per input (every frame position of every video, grouped by video and sorted
-by frame), filled once at load time from the nearest available frame (`fill_rows`). Windows, hops and
+by frame), filled once at load time from the nearest available frame (`fill_rows`), or the rows of a table
+as stored read through a per-position index (`IndexedRows`), so nothing is copied per frame. Windows, hops and
 delays count frames, so they run on a `FrameGrid` with one slot per frame number. All windows of a split
 are (video, start) pairs, a batch is one vectorised gather of [B, W] rows from every input array, and
 `predict_stitched` runs every window through a model and averages overlapping outputs per frame, so every
@@ -11,13 +12,45 @@ frame of the split gets a prediction (coverage 100 %).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from abaw.errors import AbawError
+from abaw.training import TrainConfig as LoopConfig
 from abaw.windows import nearest_index, stitch, windows_of
+
+log = logging.getLogger("abaw.windowed")
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowedTrainConfig(LoopConfig):
+    """The `[train]` keys of a stage on this pipeline: the shared loop's plus windows and the CCC weights."""
+
+    window: int = 400
+    hop_length: int = 150
+    loss_weights: tuple[float, ...] = (0.5, 0.5)
+    eval_batch_size: int = 32
+
+
+def check_windowing(train: WindowedTrainConfig, source: str) -> None:
+    """One error naming the `[train]` key and `source` (the config file) for a window setting that
+    cannot work."""
+    if train.window < 1:
+        raise AbawError(f"{source}: train.window = {train.window}; it must be at least 1 frame")
+    if not 1 <= train.hop_length <= train.window:
+        raise AbawError(f"{source}: train.hop_length = {train.hop_length}; it must be between 1 and "
+                        f"train.window = {train.window}, or frames between windows would never be seen")
+    if len(train.loss_weights) != 2:
+        raise AbawError(f"{source}: train.loss_weights needs two values (valence, arousal)")
+    sizes = {"train.batch_size": train.batch_size, "train.eval_batch_size": train.eval_batch_size}
+    for key, value in sizes.items():
+        if value < 1:
+            raise AbawError(f"{source}: {key} = {value}; it must be at least 1")
 
 
 def fill_rows(positions: np.ndarray, cached: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,6 +67,61 @@ def fill_rows(positions: np.ndarray, cached: np.ndarray) -> tuple[np.ndarray, np
     nearest = nearest_index(has_crop)[positions.astype(np.int64) - low] + low
     return np.searchsorted(cached, nearest).astype(np.int64), nearest == positions
 
+
+@dataclasses.dataclass(frozen=True)
+class IndexedRows:
+    """Rows held once as stored and read through an index: row r is `columns[c][index[r]]` for every
+    column, side by side, and zeros where `index[r]` is -1.
+
+    A split aligned to a table that lacks some of its frames (a modality on every other frame, a test
+    template with gaps) keeps the table's arrays as read, in their stored dtype, plus 8 bytes a row,
+    instead of a filled copy; a batch gathers through the index."""
+
+    columns: tuple[np.ndarray, ...]
+    index: np.ndarray  # int64 [N]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.index), sum(int(c.shape[1]) for c in self.columns)
+
+    @property
+    def nbytes(self) -> int:
+        return self.index.nbytes + sum(c.nbytes for c in self.columns)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        """Rows [..., D] at any numpy index of the rows (int array, bool mask, slice); float16 columns
+        stay float16 unless joined with a float32 one."""
+        index = self.index[rows]
+        absent = None if self.complete else index < 0
+        take = index if absent is None else np.where(absent, 0, index)
+        parts = []
+        for values in self.columns:
+            if len(values):
+                # Indexing, not np.take: a column mapped from a file may be unaligned, and np.take would
+                # first copy all of it.
+                part = values[take]
+                if absent is not None:
+                    part[absent] = 0
+            else:
+                part = np.zeros((*index.shape, *values.shape[1:]), values.dtype)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+
+    @functools.cached_property
+    def complete(self) -> bool:
+        """Whether every row has a source row (no zeros to write)."""
+        return bool((self.index >= 0).all())
+
+
+Rows = np.ndarray | IndexedRows
+
+
+def take_rows(values: Rows, rows: np.ndarray) -> np.ndarray:
+    """`values[rows]` for a plain row array or an `IndexedRows`."""
+    return values[rows] if isinstance(values, IndexedRows) else np.take(values, rows, axis=0)
 
 
 def shift_labels(labels: np.ndarray, offsets: np.ndarray, delay: int) -> np.ndarray:
@@ -145,7 +233,7 @@ def make_windows(offsets: np.ndarray, window: int, hop: int) -> Windows:
     return Windows(video, offsets[:-1][video] + starts, length)
 
 
-def gather(windows: Windows, chosen: np.ndarray, window: int, arrays: Mapping[str, np.ndarray],
+def gather(windows: Windows, chosen: np.ndarray, window: int, arrays: Mapping[str, Rows],
            targets: np.ndarray | None = None, rows: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """Batch of the windows `chosen` (on a frame grid): each named row array as [B,W,...], mask [B,W] and
     targets [B,W,2] (NaN = none). `rows` maps grid slots to rows (`FrameGrid.rows`; None when they
@@ -154,7 +242,7 @@ def gather(windows: Windows, chosen: np.ndarray, window: int, arrays: Mapping[st
     mask = np.arange(window) < windows.length[chosen, None]
     index = np.where(mask, index, windows.row[chosen, None])
     source = index if rows is None else rows[index]
-    batch = {name: torch.from_numpy(np.take(values, source, axis=0)) for name, values in arrays.items()}
+    batch = {name: torch.from_numpy(take_rows(values, source)) for name, values in arrays.items()}
     batch["mask"] = torch.from_numpy(mask)
     if targets is not None:
         y = np.take(targets, index, axis=0)
@@ -170,13 +258,25 @@ def labelled_windows(windows: Windows, targets: np.ndarray) -> Windows:
     return Windows(windows.video[keep], windows.row[keep], windows.length[keep])
 
 
+def training_windows(grid: FrameGrid, labels: np.ndarray, window: int, hop: int, delay: int = 0
+                     ) -> tuple[np.ndarray, int, Windows]:
+    """What a split trains on: targets per grid slot (slot t learns the label `delay` frames later), the
+    window length used (`fit_window`) and the windows holding at least one label."""
+    targets = shift_labels(grid.spread(labels), grid.offsets, delay)
+    fitted = fit_window(window, grid.offsets)
+    if fitted < window:
+        log.info("train.window = %d is longer than the longest train video; windows of %d frames are used, "
+                 "which gives the same model (padding is masked) without the memory", window, fitted)
+    return targets, fitted, labelled_windows(make_windows(grid.offsets, fitted, min(hop, fitted)), targets)
+
+
 class WindowSet(Dataset):
     """Item i is window i; `collate` gathers a batch of windows at once (one vectorised take).
 
     Windows and `targets` are on a split's frame grid; `rows` maps its slots to rows (None when they
     coincide)."""
 
-    def __init__(self, windows: Windows, arrays: Mapping[str, np.ndarray], targets: np.ndarray, window: int,
+    def __init__(self, windows: Windows, arrays: Mapping[str, Rows], targets: np.ndarray, window: int,
                  rows: np.ndarray | None = None) -> None:
         self.windows, self.arrays, self.targets = windows, arrays, targets
         self.window, self.rows = window, rows
@@ -198,7 +298,7 @@ GROUP_WINDOWS = 256
 
 @torch.no_grad()
 def predict_stitched(forward: Callable[[dict[str, torch.Tensor]], torch.Tensor], grid: FrameGrid,
-                     arrays: Mapping[str, np.ndarray], width: int, window: int, hop: int, batch_size: int,
+                     arrays: Mapping[str, Rows], width: int, window: int, hop: int, batch_size: int,
                      delay: int = 0, weighting: str = "mean") -> np.ndarray:
     """float32 [N, width]: `forward(batch)` -> [B, W, width] over every window of the grid, overlapping
     outputs averaged per frame (`weighting`), moved `delay` frames later, read back at every row."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from abaw.config import DataConfig, load_config
 from abaw.errors import AbawError
-from abaw.smoothing import SmoothingOption
-from abaw.training import TrainConfig as LoopConfig
+from abaw.tables import FramesExport
+from abaw.windowed import WindowedTrainConfig, check_windowing
 
 INPUTS = ("embedding", "prediction", "both")
 SPLITS = ("train", "val", "test")
@@ -69,27 +69,15 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(LoopConfig):
-    """The shared `[train]` keys of `abaw.training` plus the windowing and loss of this stage."""
+class TrainConfig(WindowedTrainConfig):
+    """The `[train]` keys of `abaw.training` and `abaw.windowed` plus the gate's of this stage."""
 
     epochs: int = 100
     lr: float = 1e-4
     amp: bool = False
     name: str = "fusion"
-    window: int = 400
-    hop_length: int = 150
-    loss_weights: tuple[float, ...] = (0.5, 0.5)
     balance_weight: float = 0.0
-    eval_batch_size: int = 32
     gate_videos: int = 4
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    splits: tuple[str, ...] = SPLITS
-    embedding_dtype: Literal["float32", "float16"] = "float32"
-    out: Path | None = None
-    smoothing: SmoothingOption = SmoothingOption()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +86,7 @@ class FusionConfig:
     modalities: Modalities = Modalities()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    export: ExportConfig = ExportConfig()
+    export: FramesExport = FramesExport()
 
 
 def parse_expert(text: str) -> tuple[str, str]:
@@ -146,14 +134,9 @@ def check(cfg: FusionConfig, source: str) -> None:
     if cfg.model.hidden % cfg.model.heads:
         raise AbawError(f"{source}: model.hidden = {cfg.model.hidden} must be divisible by model.heads = "
                         f"{cfg.model.heads}")
-    train = cfg.train
-    if train.window < 1 or not 1 <= train.hop_length <= train.window:
-        raise AbawError(f"{source}: train.window = {train.window} and train.hop_length = {train.hop_length}; "
-                        "need 1 <= hop_length <= window")
-    if len(train.loss_weights) != 2:
-        raise AbawError(f"{source}: train.loss_weights needs two values (valence, arousal)")
-    if train.balance_weight < 0:
-        raise AbawError(f"{source}: train.balance_weight = {train.balance_weight}; it must be >= 0")
+    check_windowing(cfg.train, source)
+    if cfg.train.balance_weight < 0:
+        raise AbawError(f"{source}: train.balance_weight = {cfg.train.balance_weight}; it must be >= 0")
     unknown = sorted(set(cfg.export.splits) - set(SPLITS))
     if unknown:
         raise AbawError(f"{source}: export.splits names {unknown}; valid splits are {', '.join(SPLITS)}")

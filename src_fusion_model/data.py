@@ -1,10 +1,12 @@
 """A split for fusion: every modality's `frames` table aligned to the split's frame positions.
 
 Positions are the annotation lines (train/val) or the template rows (test). Each modality contributes
-one float32 row per position, read from its own frame or, where it has none, from its nearest frame of
-the same video, and a validity flag that is True only where the modality has the frame itself (and, for
-tables with a boolean `face` column, where that is True). The rows then feed the shared windowed
-pipeline (`abaw.windowed`).
+one row per position, read from its own frame or, where it has none, from its nearest frame of the
+same video, and a validity flag that is True only where the modality has the frame itself (and, for
+tables with a boolean `face` column, where that is True). The table's columns are kept as stored (mapped
+from the file, float16 embeddings stay float16) and read through a row index per position
+(`abaw.windowed.IndexedRows`), so a modality holding every other frame costs its own bytes, not a filled
+copy; batches of the shared windowed pipeline (`abaw.windowed`) gather through that index.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import numpy as np
 
 from abaw.errors import AbawError
 from abaw.positions import Positions, split_positions
-from abaw.tables import lookup_rows, read_table
-from abaw.windowed import FrameGrid
+from abaw.tables import align_rows, read_table
+from abaw.windowed import FrameGrid, IndexedRows, Rows
 from src_fusion_model.config import FusionConfig, Modality
 
 log = logging.getLogger("abaw.fusion")
@@ -27,11 +29,11 @@ log = logging.getLogger("abaw.fusion")
 
 @dataclasses.dataclass
 class FusionSplit:
-    """One split in memory: positions plus `inputs[name]` [N, D] and `valid[name]` [N] per modality."""
+    """One split in memory: positions plus `inputs[name]` (rows [N, D]) and `valid[name]` [N] per modality."""
 
     split: str
     positions: Positions
-    inputs: dict[str, np.ndarray]
+    inputs: dict[str, IndexedRows]
     valid: dict[str, np.ndarray]
 
     @property
@@ -66,7 +68,20 @@ class FusionSplit:
     def grid(self) -> FrameGrid:
         return FrameGrid.of(self.offsets, self.frames)
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for the modalities: their columns as read, row indices and validity flags."""
+        return sum(x.nbytes for x in self.inputs.values()) + sum(v.nbytes for v in self.valid.values())
+
+    def input_stats(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """float64 mean and std [D] of the modality's valid rows (of every row when none is valid)."""
+        x, valid = self.inputs[name], self.valid[name]
+        rows = x[valid if valid.any() else slice(None)]
+        if len(rows) == 0:
+            return np.zeros(x.shape[1]), np.ones(x.shape[1])
+        return rows.mean(axis=0, dtype=np.float64), rows.std(axis=0, dtype=np.float64)
+
+    def arrays(self) -> dict[str, Rows]:
         """The row arrays a batch gathers: `x/<name>` inputs and `v/<name>` validity flags."""
         return {**{f"x/{k}": v for k, v in self.inputs.items()},
                 **{f"v/{k}": v for k, v in self.valid.items()}}
@@ -76,14 +91,14 @@ def table_path(modality: Modality, split: str) -> Path:
     return modality.frames / f"{split}.npz"
 
 
-def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[np.ndarray, np.ndarray]:
-    """The modality's input rows [N, D] (float16 or float32, as stored) at the positions and their validity
-    bool [N]."""
+def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[IndexedRows, np.ndarray]:
+    """The modality's input rows at the positions (its columns as stored, through a row index) and their
+    validity bool [N]."""
     path = table_path(modality, split)
     if not path.is_file():
         raise AbawError(f"{path}: no {split} table for modality {modality.name!r}; export that stage's "
                         f"{split} split into {modality.frames}")
-    table = read_table(path, kind="frames")
+    table = read_table(path, kind="frames", mmap=True)
     found = table.meta.get("split")
     if found != split:
         raise AbawError(f"{path}: holds the {found!r} split, but modality {modality.name!r} needs its "
@@ -94,32 +109,21 @@ def read_modality(modality: Modality, split: str, pos: Positions) -> tuple[np.nd
         if table.columns["embedding"].shape[1] == 0:
             raise AbawError(f"{path}: has no embedding column; set [modalities.{modality.name}] "
                             "input = \"prediction\"")
-        columns.append("embedding")
+        columns.append(table.columns["embedding"])
     if modality.input in ("prediction", "both"):
-        columns.append("prediction")
-    videos = np.repeat(pos.videos, np.diff(pos.offsets))
-    rows = lookup_rows(table, videos, pos.frames, nearest=True)
-    exact = lookup_rows(table, videos, pos.frames) >= 0
+        # A table without predictions holds NaN there: those read as 0 (a copy of 8 bytes a table row).
+        columns.append(np.nan_to_num(table.columns["prediction"], nan=0.0))
+    rows, exact = align_rows(table, pos.videos, pos.offsets, pos.frames)
     missing = rows < 0
     if missing.any():
-        absent = sorted(set(map(str, videos[missing])))
+        absent = sorted(set(map(str, np.repeat(pos.videos, np.diff(pos.offsets))[missing])))
         log.warning("%s: %d video(s) of %s have no rows (zero input, flagged invalid): %s", modality.name,
                     len(absent), split, ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else ""))
-    take = np.where(missing, 0, rows)
-    # One gather per column; float16 embeddings stay float16 (half the memory at Aff-Wild2 size), the
-    # model computes in float32. A table without predictions holds NaN there: those read as 0.
-    parts = []
-    for c in columns:
-        values = table.columns[c]
-        part = values[take] if len(values) else np.zeros((len(take), values.shape[1]), values.dtype)
-        parts.append(np.nan_to_num(part, nan=0.0) if c == "prediction" else part)
-    out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-    out[missing] = 0.0
-    valid = exact & ~missing
+    valid = exact
     flag = table.columns.get("face")
-    if flag is not None and flag.dtype == bool and flag.ndim == 1:
-        valid &= flag[take]
-    return out, valid
+    if flag is not None and flag.dtype == bool and flag.ndim == 1 and len(flag):
+        valid &= flag[np.maximum(rows, 0)]
+    return IndexedRows(tuple(columns), rows), valid
 
 
 def load_split(cfg: FusionConfig, split: str, expect_dims: dict[str, int] | None = None,

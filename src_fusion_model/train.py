@@ -12,18 +12,16 @@ import dataclasses
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from abaw.distributed import init_distributed, is_main
-from abaw.errors import AbawError
 from abaw.losses import CCCLoss
 from abaw.metrics import va_score
 from abaw.report import read_metrics, write_report
 from abaw.runs import Run, create_run, seed_everything, setup_logging
-from abaw.training import fit
-from abaw.windowed import WindowSet, fit_window, labelled_windows, make_windows
+from abaw.training import fit, require_val_labels
+from abaw.windowed import WindowSet, training_windows
 from src_fusion_model.config import FusionConfig
 from src_fusion_model.data import FusionSplit, load_split, read_modality
 from src_fusion_model.gates import gate_means, plot_gates
@@ -69,13 +67,6 @@ class FusionTask:
         return va_score(pred, self.val.labels)
 
 
-def feature_stats(x: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rows = x[valid] if valid.any() else x
-    if len(rows) == 0:
-        return np.zeros(x.shape[1]), np.ones(x.shape[1])
-    return rows.mean(axis=0, dtype=np.float64), rows.std(axis=0, dtype=np.float64)
-
-
 def run_train(cfg: FusionConfig, resume_run: Run | None = None) -> dict[str, Any]:
     """Train on the train split, select on val; returns the summary (scores, gate weights, paths)."""
     init_distributed(cfg.train.device)
@@ -83,23 +74,18 @@ def run_train(cfg: FusionConfig, resume_run: Run | None = None) -> dict[str, Any
         setup_logging()
     train = load_split(cfg, "train")
     val = load_split(cfg, "val", expect_dims=train.dims) if is_main() else None
-    if val is not None and not np.isfinite(val.labels).any():
-        raise AbawError(f"{cfg.data.annotations}: the validation split has no labelled frame "
-                        "to select a model on")
+    require_val_labels(None if val is None else val.labels, cfg.data.annotations)
     run = resume_run or create_run(cfg.data.output_root, STAGE, cfg.train.name, cfg)
-    grid = train.grid
-    targets = grid.spread(train.labels)
-    window = fit_window(cfg.train.window, grid.offsets)
-    windows = labelled_windows(make_windows(grid.offsets, window, min(cfg.train.hop_length, window)), targets)
+    targets, window, windows = training_windows(train.grid, train.labels, cfg.train.window,
+                                                cfg.train.hop_length)
     arch = architecture(cfg, train.dims)
     log.info("train: %d videos, %d frames, %d windows of %d frames; inputs %s; experts %s",
              len(train.videos), train.n_frames, len(windows), window, train.dims, ", ".join(arch.experts))
     seed_everything(cfg.train.seed)
     model = build_model(arch)
     for name in arch.modalities:
-        model.set_normalisation(name, *(torch.from_numpy(a) for a in
-                                        feature_stats(train.inputs[name], train.valid[name])))
-    dataset = WindowSet(windows, train.arrays(), targets, window, grid.rows)
+        model.set_normalisation(name, *(torch.from_numpy(a) for a in train.input_stats(name)))
+    dataset = WindowSet(windows, train.arrays(), targets, window, train.grid.rows)
     task = FusionTask(cfg, val)
     summary = fit(model, task, dataset, cfg.train, run, kind=KIND, arch={"model": arch.to_dict()},
                   collate_fn=dataset.collate, resume=resume_run is not None)

@@ -8,8 +8,8 @@ from typing import Literal
 
 from abaw.config import DataConfig, config_sha, load_config
 from abaw.errors import AbawError
-from abaw.smoothing import SmoothingOption
-from abaw.training import TrainConfig as LoopConfig
+from abaw.tables import FramesExport
+from abaw.windowed import WindowedTrainConfig, check_windowing
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,29 +61,17 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(LoopConfig):
-    """The shared `[train]` keys of `abaw.training` plus the windowing and loss of this stage."""
+class TrainConfig(WindowedTrainConfig):
+    """The `[train]` keys of `abaw.training` and `abaw.windowed` plus the loss and stitching of this stage."""
 
     epochs: int = 100
     name: str = "visual"
-    window: int = 400
-    hop_length: int = 150
     loss_mode: Literal["batch", "sequence"] = "batch"
-    loss_weights: tuple[float, ...] = (0.5, 0.5)
     mse_weight: float = 0.0
     time_delay: int = 0
     stitch: Literal["mean", "centre", "gaussian"] = "mean"
-    eval_batch_size: int = 32
     ridge_baseline: bool = True
     trace_videos: int = 4
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    splits: tuple[str, ...] = ("train", "val", "test")
-    embedding_dtype: Literal["float32", "float16"] = "float32"
-    out: Path | None = None
-    smoothing: SmoothingOption = SmoothingOption()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +81,7 @@ class VisualConfig:
     extract: ExtractConfig = ExtractConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    export: ExportConfig = ExportConfig()
+    export: FramesExport = FramesExport()
 
 
 SPLITS = ("train", "val", "test")
@@ -107,19 +95,9 @@ def load(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Visua
 
 
 def check(cfg: VisualConfig, source: str) -> None:
-    train = cfg.train
-    if train.window < 1:
-        raise AbawError(f"{source}: train.window = {train.window}; it must be at least 1 frame")
-    if not 1 <= train.hop_length <= train.window:
-        raise AbawError(f"{source}: train.hop_length = {train.hop_length}; it must be between 1 and "
-                        f"train.window = {train.window}, or frames between windows would never be seen")
-    if len(train.loss_weights) != 2:
-        raise AbawError(f"{source}: train.loss_weights needs two values (valence, arousal)")
-    sizes = {"train.batch_size": train.batch_size, "train.eval_batch_size": train.eval_batch_size,
-             "extract.batch_size": cfg.extract.batch_size}
-    for key, value in sizes.items():
-        if value < 1:
-            raise AbawError(f"{source}: {key} = {value}; it must be at least 1")
+    check_windowing(cfg.train, source)
+    if cfg.extract.batch_size < 1:
+        raise AbawError(f"{source}: extract.batch_size = {cfg.extract.batch_size}; it must be at least 1")
     for key, splits in (("extract.splits", cfg.extract.splits), ("export.splits", cfg.export.splits)):
         unknown = sorted(set(splits) - set(SPLITS))
         if unknown:

@@ -15,13 +15,12 @@ import torch
 from torch import nn
 
 from abaw.distributed import init_distributed, is_main
-from abaw.errors import AbawError
 from abaw.losses import CCCLoss
 from abaw.metrics import va_score
 from abaw.report import read_metrics, write_report
 from abaw.runs import Run, create_run, seed_everything, setup_logging
-from abaw.training import fit
-from abaw.windowed import WindowSet, fit_window, labelled_windows, make_windows, shift_labels
+from abaw.training import fit, require_val_labels
+from abaw.windowed import WindowSet, training_windows
 from src_visual_dynamic_model.config import VisualConfig, backbone_sha
 from src_visual_dynamic_model.data import SplitData, load_split
 from src_visual_dynamic_model.inference import predict_split
@@ -90,19 +89,11 @@ def run_train(cfg: VisualConfig, resume_run: Run | None = None) -> dict[str, Any
     train_cfg = cfg.train
     train = load_split(cfg, "train")
     val = load_split(cfg, "val", expect_dim=train.dim) if is_main() else None
-    if val is not None and not np.isfinite(val.labels).any():
-        raise AbawError(f"{cfg.data.annotations}: the validation split has no labelled frame "
-                        "to select a model on")
+    require_val_labels(None if val is None else val.labels, cfg.data.annotations)
     run = resume_run or create_run(cfg.data.output_root, STAGE, cfg.train.name, cfg)
     grid = train.grid
-    targets = shift_labels(grid.spread(train.labels), grid.offsets, train_cfg.time_delay)
-    window = fit_window(train_cfg.window, grid.offsets)
-    if window < train_cfg.window:
-        log.info("train.window = %d is longer than the longest train video; windows of %d frames are used, "
-                 "which gives the same model (padding is masked) without the memory",
-                 train_cfg.window, window)
-    windows = labelled_windows(make_windows(grid.offsets, window, min(train_cfg.hop_length, window)),
-                               targets)
+    targets, window, windows = training_windows(grid, train.labels, train_cfg.window, train_cfg.hop_length,
+                                                train_cfg.time_delay)
     log.info("train: %d videos, %d frames, %d windows of %d frames; %d-d features",
              len(train.videos), train.n_frames, len(windows), window, train.dim)
     arch = checkpoint_arch(cfg, train.dim)

@@ -20,6 +20,17 @@ def test_round_trip_and_selected_keys(archive):
         load_npz(archive, "rerun it", keys=["x", "y"])
 
 
+def test_mapped_arrays_are_read_only_views_checked_like_copies(archive):
+    loaded = load_npz(archive, "rerun it", mmap=True)
+    assert loaded["videos"].tolist() == ["a", "b"] and not loaded["x"].flags.writeable
+    np.testing.assert_array_equal(loaded["x"], np.arange(5000, dtype=np.int32))
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(AbawError, match=r"damaged or incomplete \(bad CRC-32"):
+        load_npz(archive, "rerun", mmap=True)
+
+
 @pytest.mark.parametrize("keep", [0, 3, 100, 0.5, -30, -1])
 def test_truncated_files_are_one_user_error(archive, keep):
     data = archive.read_bytes()

@@ -9,6 +9,7 @@ import pytest
 from abaw.errors import AbawError
 from abaw.tables import (
     Table,
+    align_rows,
     frames_table,
     lookup_rows,
     make_meta,
@@ -281,9 +282,23 @@ def test_lookup_matches_a_plain_search_on_random_data(empty):
         assert n == rows[np.argmin(distance)]  # argmin picks the earlier row on a tie
 
 
+def test_align_rows_answers_like_both_lookups_over_grouped_positions():
+    table = small_frames()  # a: frames 2,4,6; b: none; c: 2,4,6,8
+    videos, offsets, frames = ["c", "a", "b", "zz"], [0, 3, 6, 7, 8], [1, 4, 9, 1, 2, 7, 2, 2]
+    rows, exact = align_rows(table, videos, offsets, frames)
+    per_frame = np.repeat(videos, np.diff(offsets))
+    np.testing.assert_array_equal(rows, lookup_rows(table, per_frame, frames, nearest=True))
+    np.testing.assert_array_equal(exact, lookup_rows(table, per_frame, frames) >= 0)
+    same, own = align_rows(table, table.videos, table.offsets, table.columns["frame"])
+    np.testing.assert_array_equal(same, np.arange(table.n_rows))
+    assert own.all()
+
+
 def test_lookup_on_empty_table_and_wrong_kind():
     empty = frames_table([], [0], frame=[], meta=make_meta("frames", "val", "face", "t"))
     np.testing.assert_array_equal(lookup_rows(empty, ["a"], [1], nearest=True), [-1])
+    rows, exact = align_rows(empty, ["a"], [0, 1], [1])
+    assert rows.tolist() == [-1] and exact.tolist() == [False]
     seg = segments_table(["x"], [0, 1], start=[0], stop=[5], meta=make_meta("segments", "val", "b", "t"))
     with pytest.raises(AbawError, match="needs a frames table"):
         lookup_rows(seg, ["x"], [1])

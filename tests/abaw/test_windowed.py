@@ -1,7 +1,9 @@
 import numpy as np
+import torch
 
 from abaw.windowed import (
     FrameGrid,
+    IndexedRows,
     Windows,
     WindowSet,
     fill_rows,
@@ -69,6 +71,18 @@ def test_gather_slices_masks_and_pads():
     assert np.isnan(batch["target"][0, 3].numpy()).all()
     np.testing.assert_array_equal(batch["target"][1].numpy(), targets[:4])
     assert "target" not in gather(windows, np.array([0]), 4, {"features": features})
+
+
+def test_indexed_rows_gather_through_the_index_with_zeros_where_absent():
+    embedding = np.arange(6, dtype=np.float16).reshape(3, 2) + 1
+    prediction = np.arange(3, dtype=np.float32)[:, None] - 5
+    rows = IndexedRows((embedding, prediction), np.array([2, -1, 0, 0]))
+    assert rows.shape == (4, 3) and len(rows) == 4
+    np.testing.assert_array_equal(rows[:], [[5, 6, -3], [0, 0, 0], [1, 2, -5], [1, 2, -5]])
+    windows = Windows(np.array([0]), np.array([0]), np.array([4]))
+    batch = gather(windows, np.array([0]), 4, {"x": IndexedRows((embedding,), rows.index)})
+    assert batch["x"].dtype == torch.float16  # stored float16 stays float16 in the batch
+    np.testing.assert_array_equal(batch["x"][0].numpy(), rows[:][:, :2])
 
 
 def test_frame_grid_has_a_slot_for_every_frame_number():
