@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -98,7 +99,7 @@ def input_scores(cfg: FusionConfig, val: FusionSplit, pred: np.ndarray) -> dict[
     """Each input's own validation score (its table's prediction column), the fused model's gain over the
     best of them, and, with a face input, fused and face scores on frames with and without a face crop."""
     out: dict[str, float] = {}
-    own = {m.name: read_modality(dataclasses.replace(m, input="prediction"), "val", val.positions)[0]
+    own = {m.name: read_modality(dataclasses.replace(m, input="prediction"), "val", val.positions)[0][:]
            for m in cfg.modalities.items}
     fused = va_score(pred, val.labels)["score"]
     for name, values in own.items():
