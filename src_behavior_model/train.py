@@ -195,6 +195,7 @@ def finish_report(
                 "ridge_score": ridge["score"],
                 "ridge_ccc_valence": ridge["ccc_valence"],
                 "ridge_ccc_arousal": ridge["ccc_arousal"],
+                "ridge_penalty": ridge["penalty"],
                 "gain_over_ridge": score["score"] - ridge["score"],
             }
         )
