@@ -38,6 +38,7 @@ def architecture(cfg: BehaviourConfig, input_dim: int) -> dict[str, Any]:
         "d_model": model.d_model,
         "dropout": model.dropout,
         "head_dim": model.head_dim,
+        "linear_skip": model.linear_skip,
         model.kind: sub,
     }
     if model.kind == "transformer":
@@ -189,6 +190,12 @@ class ClipModel(nn.Module):
         self.encoder = ENCODERS[arch["kind"]](arch)
         self.head = nn.Sequential(nn.Linear(d, arch["head_dim"]), nn.GELU(), nn.Dropout(arch["dropout"]))
         self.out = nn.Linear(arch["head_dim"], 2)
+        # A linear map from the whitened inputs straight to the VA logits: the network then learns what
+        # context adds on top of a per-clip linear read-out. It starts at zero like a residual branch.
+        self.skip = nn.Linear(arch["input_dim"], 2) if arch.get("linear_skip") else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
 
     def set_normalisation(self, mean: torch.Tensor, whiten: torch.Tensor) -> None:
         """Inputs become `(x - mean) @ whiten` (train statistics, see `train.feature_stats`)."""
@@ -205,9 +212,9 @@ class ClipModel(nn.Module):
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = mask.bool()
         x = (features.to(self.feature_whiten.dtype) - self.feature_mean) @ self.feature_whiten
-        x = self.encoder(self.project(x), mask)
-        embedding = self.head(x)
-        return torch.tanh(self.out(embedding)), embedding
+        embedding = self.head(self.encoder(self.project(x), mask))
+        logits = self.out(embedding) + (self.skip(x) if self.skip is not None else 0.0)
+        return torch.tanh(logits), embedding
 
 
 def check_arch_dict(raw: Any, source: str) -> dict[str, Any]:

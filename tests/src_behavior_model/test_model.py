@@ -94,3 +94,19 @@ def test_normalisation_uses_train_statistics():
 def test_a_foreign_architecture_is_refused():
     with pytest.raises(AbawError, match="not a checkpoint of the behaviour clip model"):
         check_arch_dict({"input_dim": 3, "hidden": 4}, "x.pt")
+
+
+def test_linear_skip_starts_silent_and_adds_a_linear_map_of_the_whitened_inputs():
+    torch.manual_seed(0)
+    plain = ClipModel(arch("mamba")).double().eval()
+    torch.manual_seed(0)
+    skipped = ClipModel({**arch("mamba"), "linear_skip": True}).double().eval()
+    x, mask = torch.randn(2, 6, 7, dtype=torch.float64), torch.ones(2, 6, dtype=torch.bool)
+    assert torch.equal(plain(x, mask)[0], skipped(x, mask)[0])
+    with torch.no_grad():
+        skipped.out.weight.zero_()
+        skipped.out.bias.zero_()
+        skipped.skip.weight.normal_()
+    skipped.set_normalisation(torch.full((7,), 1.0), torch.eye(7) * 3)
+    expected = torch.tanh(((x - 1) * 3) @ skipped.skip.weight.T + skipped.skip.bias)
+    assert torch.allclose(skipped(x, mask)[0], expected)
