@@ -38,7 +38,7 @@ def architecture(cfg: BehaviourConfig, input_dim: int) -> dict[str, Any]:
         "d_model": model.d_model,
         "dropout": model.dropout,
         "head_dim": model.head_dim,
-        "linear_skip": model.linear_skip,
+        "ridge_skip": model.ridge_skip,
         model.kind: sub,
     }
     if model.kind == "transformer":
@@ -190,17 +190,27 @@ class ClipModel(nn.Module):
         self.encoder = ENCODERS[arch["kind"]](arch)
         self.head = nn.Sequential(nn.Linear(d, arch["head_dim"]), nn.GELU(), nn.Dropout(arch["dropout"]))
         self.out = nn.Linear(arch["head_dim"], 2)
-        # A linear map from the whitened inputs straight to the VA logits: the network then learns what
-        # context adds on top of a per-clip linear read-out. It starts at zero like a residual branch.
-        self.skip = nn.Linear(arch["input_dim"], 2) if arch.get("linear_skip") else None
-        if self.skip is not None:
-            nn.init.zeros_(self.skip.weight)
-            nn.init.zeros_(self.skip.bias)
+        # The train split's clip-wise ridge, fixed, added to the VA logits with a learned per-output gain
+        # exp(log_gain): the network learns a residual over a linear read-out whose penalty was chosen on
+        # train videos, and weight decay pulls the gain back to the ridge itself, not to zero.
+        self.ridge_skip = bool(arch.get("ridge_skip"))
+        if self.ridge_skip:
+            self.register_buffer("ridge_weight", torch.zeros(arch["input_dim"], 2))
+            self.register_buffer("ridge_bias", torch.zeros(2))
+            self.log_gain = nn.Parameter(torch.zeros(2))
+            # The network's own output starts at zero, so an untrained model is the ridge.
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def set_normalisation(self, mean: torch.Tensor, whiten: torch.Tensor) -> None:
         """Inputs become `(x - mean) @ whiten` (train statistics, see `train.feature_stats`)."""
         self.feature_mean.copy_(torch.as_tensor(mean, dtype=self.feature_mean.dtype))
         self.feature_whiten.copy_(torch.as_tensor(whiten, dtype=self.feature_whiten.dtype))
+
+    def set_ridge(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """The ridge read-out on raw input vectors: `features @ weight + bias` (see `ridge_skip`)."""
+        self.ridge_weight.copy_(torch.as_tensor(weight, dtype=self.ridge_weight.dtype))
+        self.ridge_bias.copy_(torch.as_tensor(bias, dtype=self.ridge_bias.dtype))
 
     def use_kernel(self, wanted: bool) -> bool:
         """Switch Mamba mixers to mamba_ssm's fused scan when wanted and possible; True when on."""
@@ -211,9 +221,12 @@ class ClipModel(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = mask.bool()
-        x = (features.to(self.feature_whiten.dtype) - self.feature_mean) @ self.feature_whiten
+        features = features.to(self.feature_whiten.dtype)
+        x = (features - self.feature_mean) @ self.feature_whiten
         embedding = self.head(self.encoder(self.project(x), mask))
-        logits = self.out(embedding) + (self.skip(x) if self.skip is not None else 0.0)
+        logits = self.out(embedding)
+        if self.ridge_skip:
+            logits = logits + self.log_gain.exp() * (features @ self.ridge_weight + self.ridge_bias)
         return torch.tanh(logits), embedding
 
 

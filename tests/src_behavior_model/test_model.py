@@ -96,17 +96,16 @@ def test_a_foreign_architecture_is_refused():
         check_arch_dict({"input_dim": 3, "hidden": 4}, "x.pt")
 
 
-def test_linear_skip_starts_silent_and_adds_a_linear_map_of_the_whitened_inputs():
+def test_ridge_skip_starts_as_the_ridge_and_learns_a_gain_and_a_residual():
     torch.manual_seed(0)
-    plain = ClipModel(arch("mamba")).double().eval()
-    torch.manual_seed(0)
-    skipped = ClipModel({**arch("mamba"), "linear_skip": True}).double().eval()
+    model = ClipModel({**arch("mamba"), "ridge_skip": True}).double()
     x, mask = torch.randn(2, 6, 7, dtype=torch.float64), torch.ones(2, 6, dtype=torch.bool)
-    assert torch.equal(plain(x, mask)[0], skipped(x, mask)[0])
+    weight, bias = torch.randn(7, 2, dtype=torch.float64) / 4, torch.tensor([0.1, -0.2], dtype=torch.float64)
+    model.set_ridge(weight, bias)
+    ridge = x @ weight + bias
+    assert torch.allclose(model.eval()(x, mask)[0], torch.tanh(ridge))
+    model.train()(x, mask)[0].sum().backward()
+    assert model.log_gain.grad.abs().min() > 0 and model.out.weight.grad.abs().max() > 0
     with torch.no_grad():
-        skipped.out.weight.zero_()
-        skipped.out.bias.zero_()
-        skipped.skip.weight.normal_()
-    skipped.set_normalisation(torch.full((7,), 1.0), torch.eye(7) * 3)
-    expected = torch.tanh(((x - 1) * 3) @ skipped.skip.weight.T + skipped.skip.bias)
-    assert torch.allclose(skipped(x, mask)[0], expected)
+        model.log_gain.fill_(0.5)
+    assert torch.allclose(model.eval()(x, mask)[0], torch.tanh(torch.exp(torch.tensor(0.5)) * ridge))
