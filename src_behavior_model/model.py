@@ -38,9 +38,10 @@ def architecture(cfg: BehaviourConfig, input_dim: int) -> dict[str, Any]:
         "d_model": model.d_model,
         "dropout": model.dropout,
         "head_dim": model.head_dim,
-        "ridge_skip": model.ridge_skip,
         model.kind: sub,
     }
+    if model.ridge_skip:  # absent when off, so checkpoints from before the option still load
+        arch["ridge_skip"] = True
     if model.kind == "transformer":
         arch["seq_len"] = cfg.train.seq_len
     return arch
