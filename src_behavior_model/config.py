@@ -50,6 +50,7 @@ class ModelConfig:
     d_model: int = 256
     dropout: float = 0.1
     head_dim: int = 256
+    ridge_skip: bool = False
     mamba: MambaConfig = MambaConfig()
     transformer: TransformerConfig = TransformerConfig()
     mlp: MlpConfig = MlpConfig()

@@ -40,7 +40,8 @@ def print_scores(result: dict) -> None:
     )
     if "ridge_score" in result:
         print(
-            f"clip-wise ridge on the same vectors: {result['ridge_score']:.4f}; "
+            f"clip-wise ridge on the same vectors: {result['ridge_score']:.4f} (penalty "
+            f"{result['ridge_penalty']:g} chosen on held-out train videos); "
             f"sequence model gain {result['gain_over_ridge']:+.4f}"
         )
 

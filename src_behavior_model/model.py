@@ -40,6 +40,8 @@ def architecture(cfg: BehaviourConfig, input_dim: int) -> dict[str, Any]:
         "head_dim": model.head_dim,
         model.kind: sub,
     }
+    if model.ridge_skip:  # absent when off, so checkpoints from before the option still load
+        arch["ridge_skip"] = True
     if model.kind == "transformer":
         arch["seq_len"] = cfg.train.seq_len
     return arch
@@ -189,11 +191,27 @@ class ClipModel(nn.Module):
         self.encoder = ENCODERS[arch["kind"]](arch)
         self.head = nn.Sequential(nn.Linear(d, arch["head_dim"]), nn.GELU(), nn.Dropout(arch["dropout"]))
         self.out = nn.Linear(arch["head_dim"], 2)
+        # The train split's clip-wise ridge, fixed, added to the VA logits with a learned per-output gain
+        # exp(log_gain): the network learns a residual over a linear read-out whose penalty was chosen on
+        # train videos, and weight decay pulls the gain back to the ridge itself, not to zero.
+        self.ridge_skip = bool(arch.get("ridge_skip"))
+        if self.ridge_skip:
+            self.register_buffer("ridge_weight", torch.zeros(arch["input_dim"], 2))
+            self.register_buffer("ridge_bias", torch.zeros(2))
+            self.log_gain = nn.Parameter(torch.zeros(2))
+            # The network's own output starts at zero, so an untrained model is the ridge.
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def set_normalisation(self, mean: torch.Tensor, whiten: torch.Tensor) -> None:
         """Inputs become `(x - mean) @ whiten` (train statistics, see `train.feature_stats`)."""
         self.feature_mean.copy_(torch.as_tensor(mean, dtype=self.feature_mean.dtype))
         self.feature_whiten.copy_(torch.as_tensor(whiten, dtype=self.feature_whiten.dtype))
+
+    def set_ridge(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """The ridge read-out on raw input vectors: `features @ weight + bias` (see `ridge_skip`)."""
+        self.ridge_weight.copy_(torch.as_tensor(weight, dtype=self.ridge_weight.dtype))
+        self.ridge_bias.copy_(torch.as_tensor(bias, dtype=self.ridge_bias.dtype))
 
     def use_kernel(self, wanted: bool) -> bool:
         """Switch Mamba mixers to mamba_ssm's fused scan when wanted and possible; True when on."""
@@ -204,10 +222,13 @@ class ClipModel(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = mask.bool()
-        x = (features.to(self.feature_whiten.dtype) - self.feature_mean) @ self.feature_whiten
-        x = self.encoder(self.project(x), mask)
-        embedding = self.head(x)
-        return torch.tanh(self.out(embedding)), embedding
+        features = features.to(self.feature_whiten.dtype)
+        x = (features - self.feature_mean) @ self.feature_whiten
+        embedding = self.head(self.encoder(self.project(x), mask))
+        logits = self.out(embedding)
+        if self.ridge_skip:
+            logits = logits + self.log_gain.exp() * (features @ self.ridge_weight + self.ridge_bias)
+        return torch.tanh(logits), embedding
 
 
 def check_arch_dict(raw: Any, source: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from src_behavior_model.data import (
 )
 from src_behavior_model.inference import predict_clips
 from src_behavior_model.model import ClipModel, architecture
-from src_behavior_model.ridge import ridge_baseline
+from src_behavior_model.ridge import fit_clip_ridge, ridge_baseline
 
 log = logging.getLogger("abaw.behaviour")
 
@@ -151,6 +151,11 @@ def run_train(cfg: BehaviourConfig, resume_run: Run | None = None) -> dict[str, 
     seed_everything(train_cfg.seed)  # the initial weights depend on the seed alone
     model = ClipModel(arch)
     model.set_normalisation(*(torch.from_numpy(a) for a in feature_stats(train)))
+    if cfg.model.ridge_skip:
+        ridge = fit_clip_ridge(train)
+        weight = ridge.weights / ridge.scale[:, None]
+        model.set_ridge(torch.from_numpy(weight), torch.from_numpy(ridge.bias - ridge.mean @ weight))
+        log.info("ridge read-out: penalty %g chosen on held-out train videos", ridge.penalty)
     if cfg.model.kind == "mamba" and model.use_kernel(cfg.model.mamba.kernel):
         log.info("selective scan: mamba_ssm CUDA kernel")
     dataset = SequenceSet(seqs, train, train_cfg.seq_len)
@@ -195,6 +200,7 @@ def finish_report(
                 "ridge_score": ridge["score"],
                 "ridge_ccc_valence": ridge["ccc_valence"],
                 "ridge_ccc_arousal": ridge["ccc_arousal"],
+                "ridge_penalty": ridge["penalty"],
                 "gain_over_ridge": score["score"] - ridge["score"],
             }
         )

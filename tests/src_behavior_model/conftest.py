@@ -39,6 +39,7 @@ kind = "mamba"
 d_model = 16
 head_dim = 8
 dropout = 0.0
+ridge_skip = true
 
 [model.mamba]
 layers = 2

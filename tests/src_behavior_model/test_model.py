@@ -94,3 +94,18 @@ def test_normalisation_uses_train_statistics():
 def test_a_foreign_architecture_is_refused():
     with pytest.raises(AbawError, match="not a checkpoint of the behaviour clip model"):
         check_arch_dict({"input_dim": 3, "hidden": 4}, "x.pt")
+
+
+def test_ridge_skip_starts_as_the_ridge_and_learns_a_gain_and_a_residual():
+    torch.manual_seed(0)
+    model = ClipModel({**arch("mamba"), "ridge_skip": True}).double()
+    x, mask = torch.randn(2, 6, 7, dtype=torch.float64), torch.ones(2, 6, dtype=torch.bool)
+    weight, bias = torch.randn(7, 2, dtype=torch.float64) / 4, torch.tensor([0.1, -0.2], dtype=torch.float64)
+    model.set_ridge(weight, bias)
+    ridge = x @ weight + bias
+    assert torch.allclose(model.eval()(x, mask)[0], torch.tanh(ridge))
+    model.train()(x, mask)[0].sum().backward()
+    assert model.log_gain.grad.abs().min() > 0 and model.out.weight.grad.abs().max() > 0
+    with torch.no_grad():
+        model.log_gain.fill_(0.5)
+    assert torch.allclose(model.eval()(x, mask)[0], torch.tanh(torch.exp(torch.tensor(0.5)) * ridge))
