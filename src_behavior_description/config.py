@@ -51,6 +51,7 @@ class WarmupConfig:
     vision_only: bool = False
     flip: bool = False
     shift: int = 0
+    per_video: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +97,9 @@ def check(cfg: BehaviourConfig, source: str) -> None:
     if both:
         raise AbawError(f"{source}: warmup.held_out and warmup.splits both name {both}; held-out clips "
                         "choose the epoch and must not be trained on")
+    if cfg.warmup.per_video < 0:
+        raise AbawError(f"{source}: warmup.per_video = {cfg.warmup.per_video}; use 0 (batches of any clips) "
+                        "or at least 2 clips of one video per run")
     if cfg.warmup.shift < 0:
         raise AbawError(f"{source}: warmup.shift = {cfg.warmup.shift}; use 0 (no shifts) or more pixels")
 

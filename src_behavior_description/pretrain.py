@@ -100,7 +100,8 @@ def run_warmup(cfg: BehaviourConfig) -> dict:
     sampled = time.perf_counter()
     start = dataclasses.replace(cfg.describer, kind="tiny", path=warmup_start_dir(cfg))
     figures = warmup(start, pairs, cfg.describer.path, epochs=w.epochs, lr=w.lr, seed=w.seed,
-                     videos=[streams[i] for i in kept] if w.centre_per_video else None,
+                     videos=[streams[i] for i in kept] if w.centre_per_video or w.per_video else None,
+                     per_video=w.per_video,
                      vision_only=w.vision_only, flip=w.flip, shift=w.shift,
                      held_out=[streams[i].split("/")[0] in w.held_out for i in kept] if w.held_out else None)
     done = time.perf_counter()

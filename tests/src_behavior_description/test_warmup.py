@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 
 from abaw.errors import AbawError
 from src_behavior_description.describer import Clip, Describer, DescriberConfig
-from src_behavior_description.warmup import _shift, centre_per_video, warmup
+from src_behavior_description.warmup import _shift, centre_groups, centre_per_video, video_batches, warmup
 
 
 def labelled_clips(n: int, seed: int = 0) -> list[tuple[Clip, np.ndarray]]:
@@ -100,3 +101,23 @@ def test_held_out_clips_are_not_trained_on_and_pick_the_epoch(tmp_path):
     assert figures["clips"] == 8 and figures["held_out"] == 4 and len(figures["held_out_loss"]) == 2
     assert figures["best_epoch"] == 1 + int(np.argmin(figures["held_out_loss"]))
     Describer.load(DescriberConfig(kind="qwen3vl", path=tmp_path / "warm", max_new_tokens=2))
+
+
+def test_video_batches_hold_runs_of_one_video():
+    video = np.repeat(np.arange(5), [9, 4, 1, 6, 2])
+    index = np.arange(len(video))
+    batches = video_batches(index, video, 4, 8, np.random.default_rng(0))
+    used = np.concatenate(batches)
+    assert sorted(used) == sorted(set(index) - {13})  # video 2 has a single clip: nothing to compare it with
+    for batch in batches:
+        counts = np.unique(video[batch], return_counts=True)[1]
+        assert counts.min() >= 2 and len(batch) >= 8 or batch is batches[-1]
+    assert [list(b) for b in video_batches(index, video, 4, 8, None)] == \
+        [list(b) for b in video_batches(index, video, 4, 8, None)]
+
+
+def test_centre_groups_takes_each_group_mean_over_known_entries():
+    x = torch.tensor([[1.0, 2.0], [3.0, float("nan")], [5.0, 6.0], [7.0, 10.0]])
+    known = torch.isfinite(x)
+    out = centre_groups(x, torch.tensor([0, 0, 1, 1]), known)
+    torch.testing.assert_close(out[known], torch.tensor([-1.0, 0.0, 1.0, -1.0, -2.0, 1.0, 2.0]))
