@@ -42,6 +42,7 @@ class WarmupConfig:
     data_seed: int = 1
     data: Path | None = None
     splits: tuple[str, ...] = ("train", "val")
+    held_out: tuple[str, ...] = ()
     start: Path | None = None
     epochs: int = 3
     lr: float = 1e-3
@@ -49,6 +50,8 @@ class WarmupConfig:
     centre_per_video: bool = False
     vision_only: bool = False
     flip: bool = False
+    shift: int = 0
+    per_video: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,12 +86,22 @@ def check(cfg: BehaviourConfig, source: str) -> None:
         raise AbawError(f"{source}: sampling.workers = {s.workers}; use 0 (decode in this process) or more")
     if cfg.describer.batch_size < 1:
         raise AbawError(f"{source}: describer.batch_size = {cfg.describer.batch_size}; it must be at least 1")
-    for key, splits in (("describe.splits", cfg.describe.splits), ("warmup.splits", cfg.warmup.splits)):
+    for key, splits in (("describe.splits", cfg.describe.splits), ("warmup.splits", cfg.warmup.splits),
+                        ("warmup.held_out", cfg.warmup.held_out)):
         unknown = sorted(set(splits) - set(SPLITS))
         if unknown:
             raise AbawError(f"{source}: {key} names {unknown}; valid splits are {', '.join(SPLITS)}")
     if cfg.warmup.epochs < 1 or not cfg.warmup.lr > 0:
         raise AbawError(f"{source}: warmup.epochs must be at least 1 and warmup.lr positive")
+    both = sorted(set(cfg.warmup.splits) & set(cfg.warmup.held_out))
+    if both:
+        raise AbawError(f"{source}: warmup.held_out and warmup.splits both name {both}; held-out clips "
+                        "choose the epoch and must not be trained on")
+    if cfg.warmup.per_video < 0:
+        raise AbawError(f"{source}: warmup.per_video = {cfg.warmup.per_video}; use 0 (batches of any clips) "
+                        "or at least 2 clips of one video per run")
+    if cfg.warmup.shift < 0:
+        raise AbawError(f"{source}: warmup.shift = {cfg.warmup.shift}; use 0 (no shifts) or more pixels")
 
 
 def stage_dir(cfg: BehaviourConfig) -> Path:

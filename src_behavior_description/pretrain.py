@@ -58,7 +58,7 @@ def labelled_jobs(cfg: BehaviourConfig, data: DataConfig) -> tuple[list[ClipJob]
     jobs: list[ClipJob] = []
     labels = []
     streams: list[str] = []
-    for split in cfg.warmup.splits:
+    for split in (*cfg.warmup.splits, *cfg.warmup.held_out):
         sp = plan_split(data, cfg.clips, split)
         for i, stream in enumerate(sp.streams.tolist()):
             rows = sp.plan.rows(stream)
@@ -91,6 +91,7 @@ def run_warmup(cfg: BehaviourConfig) -> dict:
                         "describer.kind = \"qwen3vl\"")
     began = time.perf_counter()
     data = warmup_data(cfg)
+    generated = time.perf_counter()
     jobs, labels, streams = labelled_jobs(cfg, data)
     clips = sample_clips(cfg, jobs)
     kept = [i for i, c in enumerate(clips) if c is not None]
@@ -99,9 +100,12 @@ def run_warmup(cfg: BehaviourConfig) -> dict:
     sampled = time.perf_counter()
     start = dataclasses.replace(cfg.describer, kind="tiny", path=warmup_start_dir(cfg))
     figures = warmup(start, pairs, cfg.describer.path, epochs=w.epochs, lr=w.lr, seed=w.seed,
-                     videos=[streams[i] for i in kept] if w.centre_per_video else None,
-                     vision_only=w.vision_only, flip=w.flip)
+                     videos=[streams[i] for i in kept] if w.centre_per_video or w.per_video else None,
+                     per_video=w.per_video,
+                     vision_only=w.vision_only, flip=w.flip, shift=w.shift,
+                     held_out=[streams[i].split("/")[0] in w.held_out for i in kept] if w.held_out else None)
     done = time.perf_counter()
-    return {**figures, "clips": len(pairs), "data": str(warmup_data_dir(cfg)),
-            "model": str(cfg.describer.path), "sampling_seconds": sampled - began,
+    return {**figures, "data": str(warmup_data_dir(cfg)),
+            "model": str(cfg.describer.path), "generation_seconds": generated - began,
+            "sampling_seconds": sampled - generated,
             "training_seconds": done - sampled, "seconds": done - began}

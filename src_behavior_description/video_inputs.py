@@ -62,13 +62,13 @@ def pixel_values(frames: np.ndarray, layout: VideoLayout) -> np.ndarray:
     scale = np.float32(1.0 / layout.rescale)
     mean = np.asarray(layout.mean, dtype=np.float32) * scale
     std = np.asarray(layout.std, dtype=np.float32) * scale
-    x = (frames.astype(np.float32) - mean) / std
     gt, gh, gw = grid_thw(frames.shape, layout)
     p, m, tp = layout.patch, layout.merge, layout.temporal
-    # [T,H,W,C] -> (gt, tp, gh/m, m, p, gw/m, m, p, C)
-    x = x.reshape(gt, tp, gh // m, m, p, gw // m, m, p, 3)
-    x = x.transpose(0, 2, 5, 3, 6, 8, 1, 4, 7)
-    return np.ascontiguousarray(x).reshape(gt * gh * gw, 3 * tp * p * p)
+    # [T,H,W,C] -> (gt, tp, gh/m, m, p, gw/m, m, p, C); reordered as bytes, a quarter of the traffic
+    x = frames.reshape(gt, tp, gh // m, m, p, gw // m, m, p, 3)
+    x = np.ascontiguousarray(x.transpose(0, 2, 5, 3, 6, 8, 1, 4, 7)).reshape(gt * gh * gw, 3, tp * p * p)
+    x = (x.astype(np.float32) - mean[:, None]) / std[:, None]
+    return x.reshape(gt * gh * gw, 3 * tp * p * p)
 
 
 def pair_timestamps(times: np.ndarray, temporal: int = 2) -> np.ndarray:

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 
 from abaw.errors import AbawError
 from src_behavior_description.describer import Clip, Describer, DescriberConfig
-from src_behavior_description.warmup import centre_per_video, warmup
+from src_behavior_description.warmup import _shift, centre_groups, centre_per_video, video_batches, warmup
 
 
 def labelled_clips(n: int, seed: int = 0) -> list[tuple[Clip, np.ndarray]]:
@@ -79,3 +80,44 @@ def test_vision_only_warmup_keeps_the_language_model(tmp_path):
             tensors[folder] = {k: f.get_tensor(k) for k in f.keys()}
     changed = {k for k in tensors[out] if not np.array_equal(tensors[out][k], tensors[cfg.path][k])}
     assert changed and all(k.startswith("model.visual.") for k in changed)
+
+
+def test_shift_moves_the_frames_and_repeats_the_edges():
+    frames = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    clip = Clip(frames=frames, times=np.arange(2) / 4.0)
+    for seed in range(6):
+        moved = _shift(clip, 1, np.random.default_rng(seed)).frames
+        assert moved.shape == frames.shape
+        # Some 3 x 3 window of the original is a 3 x 3 window of the moved frames.
+        assert any(np.array_equal(moved[:, y:y + 3, x:x + 3], frames[:, a:a + 3, b:b + 3])
+                   for y in (0, 1) for x in (0, 1) for a in (0, 1) for b in (0, 1))
+
+
+def test_held_out_clips_are_not_trained_on_and_pick_the_epoch(tmp_path):
+    cfg = DescriberConfig(kind="tiny", path=tmp_path / "tiny", seed=0, max_new_tokens=2)
+    clips = labelled_clips(12)
+    figures = warmup(cfg, clips, tmp_path / "warm", epochs=2, lr=3e-3, seed=0, batch_size=4, shift=2,
+                     held_out=[False] * 8 + [True] * 4, progress=False)
+    assert figures["clips"] == 8 and figures["held_out"] == 4 and len(figures["held_out_loss"]) == 2
+    assert figures["best_epoch"] == 1 + int(np.argmin(figures["held_out_loss"]))
+    Describer.load(DescriberConfig(kind="qwen3vl", path=tmp_path / "warm", max_new_tokens=2))
+
+
+def test_video_batches_hold_runs_of_one_video():
+    video = np.repeat(np.arange(5), [9, 4, 1, 6, 2])
+    index = np.arange(len(video))
+    batches = video_batches(index, video, 4, 8, np.random.default_rng(0))
+    used = np.concatenate(batches)
+    assert sorted(used) == sorted(set(index) - {13})  # video 2 has a single clip: nothing to compare it with
+    for batch in batches:
+        counts = np.unique(video[batch], return_counts=True)[1]
+        assert counts.min() >= 2 and len(batch) >= 8 or batch is batches[-1]
+    assert [list(b) for b in video_batches(index, video, 4, 8, None)] == \
+        [list(b) for b in video_batches(index, video, 4, 8, None)]
+
+
+def test_centre_groups_takes_each_group_mean_over_known_entries():
+    x = torch.tensor([[1.0, 2.0], [3.0, float("nan")], [5.0, 6.0], [7.0, 10.0]])
+    known = torch.isfinite(x)
+    out = centre_groups(x, torch.tensor([0, 0, 1, 1]), known)
+    torch.testing.assert_close(out[known], torch.tensor([-1.0, 0.0, 1.0, -1.0, -2.0, 1.0, 2.0]))
