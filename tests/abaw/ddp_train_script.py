@@ -60,7 +60,8 @@ class Task:
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         self.validations += 1
-        return {"score": -nn.functional.mse_loss(model(self.val_x), self.val_y).item()}
+        device = next(model.parameters()).device
+        return {"score": -nn.functional.mse_loss(model(self.val_x.to(device)), self.val_y.to(device)).item()}
 
 
 def main() -> None:
