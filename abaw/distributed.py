@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
 
+from abaw.errors import AbawError
+
 # Rank 0 validates while the other ranks wait in a collective; the default 10 min (NCCL) would cut a long
 # validation short.
 COLLECTIVE_TIMEOUT = timedelta(hours=1)
@@ -35,6 +37,11 @@ def init_distributed(device: str = "auto") -> None:
     if not launched_by_torchrun() or is_distributed():
         return
     if torch.device("cuda" if device == "auto" else device).type == "cuda" and torch.cuda.is_available():
+        gpus = torch.cuda.device_count()
+        if local_rank() >= gpus:
+            raise AbawError(f"this process is local rank {local_rank()} but only {gpus} GPU(s) are "
+                            f"visible: start at most {gpus} process(es) per machine (torchrun "
+                            f"--nproc_per_node={gpus}) or train on the CPU (--set train.device=cpu)")
         torch.cuda.set_device(local_rank())
         backend = "nccl"
     else:

@@ -10,6 +10,7 @@ what a pretrained vision-language model already knows; it is not part of the pub
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 import warnings
@@ -152,8 +153,10 @@ def warmup(cfg: DescriberConfig, clips: Iterable[tuple[Clip, np.ndarray]], out: 
     check = np.flatnonzero(keep & held)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    describer = Describer.load(cfg)
-    model = describer.model.float().train()
+    # Loaded in float32 on any device: bfloat16 ("auto" on a GPU) would round the weights it starts from
+    # and those it leaves untrained.
+    describer = Describer.load(dataclasses.replace(cfg, dtype="float32"))
+    model = describer.model.train()
     linear_patch_embed(model)
     width = describer.width
     heads = torch.nn.ModuleDict({"mm": torch.nn.Linear(width, 2), "visual": torch.nn.Linear(width, 2)})

@@ -5,10 +5,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from abaw import distributed
+from abaw.errors import AbawError
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("ddp_train_script.py")
@@ -48,6 +50,7 @@ def test_backend_follows_the_training_device_on_a_cuda_machine(monkeypatch):
         monkeypatch.setenv(key, "0" if key != "WORLD_SIZE" else "1")
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_device", lambda index: calls.append(("set_device", index)))
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, **_: calls.append(backend))
     monkeypatch.setattr(distributed.atexit, "register", lambda _: None)
@@ -56,6 +59,22 @@ def test_backend_follows_the_training_device_on_a_cuda_machine(monkeypatch):
         calls.clear()
         distributed.init_distributed(device)
         assert calls == joined, device
+
+
+def test_more_ranks_than_gpus_is_one_clear_error(monkeypatch):
+    for key, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: pytest.fail(f"set_device({index})"))
+    joined = []
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, **_: joined.append(backend))
+    monkeypatch.setattr(distributed.atexit, "register", lambda _: None)
+    with pytest.raises(AbawError, match=r"local rank 1 but only 1 GPU\(s\) are visible.*--nproc_per_node=1"):
+        distributed.init_distributed("auto")
+    assert joined == []
+    distributed.init_distributed("cpu")  # the CPU needs no GPU per rank
+    assert joined == ["gloo"]
 
 
 def test_sampler_covers_the_data_and_reshuffles_per_epoch():
@@ -72,7 +91,9 @@ def test_sampler_covers_the_data_and_reshuffles_per_epoch():
 def test_torchrun_two_ranks_split_the_data_and_only_rank0_writes(tmp_path):
     out, records = tmp_path / "out", tmp_path / "records"
     records.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # Two CPU ranks over gloo whatever GPUs this machine has (bench/gpu_check.sh checks NCCL).
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+           "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            str(SCRIPT), str(out), str(records)]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)

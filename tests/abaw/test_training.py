@@ -44,7 +44,8 @@ class RegressionTask:
         return F.mse_loss(model(x), y) * self.loss_scale
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        mse = F.mse_loss(model(self.val_x), self.val_y).item()
+        device = next(model.parameters()).device  # the training device: the GPU where there is one
+        mse = F.mse_loss(model(self.val_x.to(device)), self.val_y.to(device)).item()
         return {"score": next(self.scores) if self.scores else -mse, "mse": mse}
 
 
@@ -340,7 +341,9 @@ def test_a_validation_failure_on_rank0_stops_every_rank_without_torchrun(tmp_pat
         port = sock.getsockname()[1]
     repo = Path(__file__).resolve().parents[2]
     # What a launcher other than torchrun (a cluster scheduler, a shell loop) provides: the environment.
+    # Two CPU ranks over gloo whatever GPUs this machine has (bench/gpu_check.sh checks NCCL).
     env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2",
+           "CUDA_VISIBLE_DEVICES": "",
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
     ranks = [subprocess.Popen([sys.executable, "-c", FAILING_VALIDATION, str(tmp_path)], cwd=repo,
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,

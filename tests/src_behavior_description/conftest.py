@@ -25,6 +25,7 @@ kind = "tiny"
 path = "{model}"
 batch_size = 8
 max_new_tokens = 3
+dtype = "float32"  # the tests compare vectors across batchings: float32 on a GPU too, not bfloat16
 """
 
 

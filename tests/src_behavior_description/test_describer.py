@@ -27,7 +27,8 @@ def make_clip(t: int, h: int, w: int, seed: int) -> Clip:
 def cfg(tmp_path_factory) -> DescriberConfig:
     root = tmp_path_factory.mktemp("describer")
     return DescriberConfig(kind="tiny", path=root / "qwen", batch_size=3, max_new_tokens=MAX_NEW,
-                           text_encoder_path=root / "bert", text_encoder_kind="tiny", seed=1)
+                           text_encoder_path=root / "bert", text_encoder_kind="tiny", seed=1,
+                           dtype="float32")  # batched = single clip holds in float32, on a GPU too
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,8 @@ def test_visual_set_is_exactly_the_video_tokens(describer, clips, batched):
         assert desc.video_tokens == (t // 2) * (h // 32) * (w // 32)
     t = describer.batch_inputs(clips)
     assert torch.equal(t["visual_mask"], t["input_ids"] == describer.model.config.video_token_id)
-    assert torch.equal(t["visual_mask"].sum(1), torch.tensor([d.video_tokens for d in batched]))
+    assert torch.equal(t["visual_mask"].sum(1), torch.tensor([d.video_tokens for d in batched],
+                                                                device=t["visual_mask"].device))
     # The prompt set is the instruction's tokens, nothing else.
     ids = t["input_ids"][0][t["prompt_mask"][0]].tolist()
     assert describer.tokenizer.decode(ids) == describer.cfg.instruction

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "src_visual_dynamic_model" / "configs" / "demo.toml"
 
@@ -17,6 +19,7 @@ def run(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.longest
 def test_demo_config_beats_framewise_ridge(tmp_path):
     data = tmp_path / "demo"
     run("-m", "abaw", "synth", "--preset", "demo", "--out", str(data))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from abaw.affwild import index_split, read_template
 from abaw.manifest import read_manifest
@@ -74,7 +75,9 @@ def test_tiny_preset_end_to_end(tiny_dataset, synth_tiny):
     assert (run / "val_traces.png").is_file() and (run / "metrics.csv").is_file()
 
     exported = cli("export", "--config", config, *overrides())
-    assert abs(exported["val_score"] - trained["val_score"]) < 1e-6 and "test_score" not in exported
+    # The same weights and frames; on a GPU, float16 autocast over other batchings moves the score a little.
+    same = 1e-3 if torch.cuda.is_available() else 1e-6
+    assert abs(exported["val_score"] - trained["val_score"]) < same and "test_score" not in exported
     out = Path(exported["out"])
     assert out == run / "export"
     expected = {"train": splits["train"].n_frames, "val": splits["val"].n_frames, "test": template.n_rows}

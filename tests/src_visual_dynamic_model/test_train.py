@@ -68,7 +68,8 @@ def test_feature_stats_use_only_flagged_rows():
 
 def test_torchrun_two_processes(extracted):
     config = extracted.data.output_root.parent / "config.toml"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Two CPU ranks over gloo whatever GPUs this machine has (bench/gpu_check.sh checks NCCL).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                "src_visual_dynamic_model/main.py", "train", "--config", str(config),
                "--set", "train.name='ddp'"]

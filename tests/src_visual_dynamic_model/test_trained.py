@@ -58,7 +58,7 @@ def test_loads_the_trained_weights(trained_mini):
     model = load_trained(cfg, best)
     assert not model.training and model.arch.input_dim == 16
     saved = torch.load(best, weights_only=True)["model"]
-    torch.testing.assert_close(model.state_dict()["out.weight"], saved["out.weight"])
+    torch.testing.assert_close(model.state_dict()["out.weight"].cpu(), saved["out.weight"])
 
 
 def test_config_with_another_architecture(trained_mini):
