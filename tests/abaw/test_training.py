@@ -119,7 +119,7 @@ def test_ema_weights_are_validated_and_saved_as_best(tmp_path):
     # last.pt resumes training: raw weights plus their average; best.pt holds the average it scored.
     assert not torch.equal(best["model"]["weight"], last["model"]["weight"])
     assert torch.equal(best["model"]["weight"], last["ema"]["shadow"]["weight"])
-    fresh = linear(seed=5)
+    fresh = linear(seed=5).to(next(model.parameters()).device)  # scored where training scored it
     load_weights(fresh, run.best_checkpoint, kind="linear", arch={"in": 4})
     assert task.validate(fresh)["score"] == summary["best_score"]
     assert task.validate(model)["score"] == summary["best_score"]
@@ -146,7 +146,7 @@ class RecordingTask(RegressionTask):
         self.seen: list[dict[str, torch.Tensor]] = []
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        self.seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        self.seen.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         return super().validate(model)
 
 

@@ -57,7 +57,7 @@ def test_loads_the_trained_weights(trained_mini):
     _, cfg, best = trained_mini
     model = load_trained(cfg, best)
     assert not model.training and model.arch.input_dim == 16
-    saved = torch.load(best, weights_only=True)["model"]
+    saved = torch.load(best, weights_only=True, map_location="cpu")["model"]
     torch.testing.assert_close(model.state_dict()["out.weight"].cpu(), saved["out.weight"])
 
 
