@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from abaw.atomic import atomic_path
+
+if TYPE_CHECKING:  # matplotlib takes about a second to import: only the commands that draw pay for it
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 VA_NAMES = ("valence", "arousal")
 PREDICTION_COLOUR = "tab:blue"
@@ -24,6 +26,9 @@ LABEL_COLOUR = "tab:orange"
 
 def new_figure(width: float, height: float) -> Figure:
     """An empty figure (inches) bound to the Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig

@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from abaw.atomic import atomic_path, write_text
 
@@ -44,6 +41,11 @@ def plot_curves(metrics: pd.DataFrame, path: str | Path, monitor: str, mode: str
 
     `monitor` is a column of `metrics` (e.g. "val_score").
     """
+    # matplotlib takes about a second to import: only the commands that draw pay for it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax_loss, ax_metric = fig.subplots(1, 2)

@@ -193,7 +193,7 @@ class TrainedRun:
 
 def read_trained_run(path: Path) -> TrainedRun:
     """What a run directory says about itself; unreadable parts only make it count as incomplete."""
-    from abaw.report import read_metrics  # abaw.report imports matplotlib; only export/predict need it
+    from abaw.report import read_metrics  # pandas; only export/predict need it
 
     monitor, mode = "score", "max"
     try:

@@ -7,8 +7,13 @@ valence/arousal, and the bin predictions reach the frames exactly as the model's
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import librosa
 import numpy as np
+import soundfile
 
 from abaw.metrics import va_score
 from src_audio_and_fusion.bins import bin_times
@@ -22,29 +27,46 @@ N_FEATURES = 5
 
 
 def bin_features(reader: WindowReader) -> np.ndarray:
-    """float64 [K, S, 5] loudness and pitch statistics of every bin (NaN for empty bins)."""
+    """float64 [K, S, 5] loudness and pitch statistics of every bin (NaN for empty bins).
+
+    Windows overlap (a 4 s window every 2 s), so loudness and pitch are computed once over each WAV and
+    every bin takes the analysis frames centred inside it; a window with under two hops of real audio
+    gets no features, as a window-by-window analysis would. The WAVs are analysed on one thread per core
+    (numpy's FFT and array operations release the GIL).
+    """
     table = reader.table
     steps = table.columns["label"].shape[1]
     b0, b1, valid = bin_times(table.columns["begin"], table.columns["end"], steps)
     out = np.full((table.n_rows, steps, N_FEATURES), np.nan)
-    for k in range(table.n_rows):
-        x = reader.samples(k)
-        if x.size < 2 * HOP:
+    rows_with_audio = np.flatnonzero(reader.has_audio)
+    paths = sorted({reader.paths[reader.video_of[k]] for k in rows_with_audio})
+    with ThreadPoolExecutor(max(min(len(paths), os.cpu_count() or 1), 1)) as pool:
+        tracks = dict(zip(paths, pool.map(wav_tracks, paths), strict=True))
+    for k in rows_with_audio:
+        t, level, f0, n_samples = tracks[reader.paths[reader.video_of[k]]]
+        if min(int(reader.last[k]), n_samples) - int(reader.first[k]) < 2 * HOP:
             continue
-        level = np.log(librosa.feature.rms(y=x, frame_length=2 * HOP, hop_length=HOP)[0] + 1e-5)
-        f0 = np.log(librosa.yin(x, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP))
-        n = min(level.size, f0.size)
-        level, f0 = level[:n], f0[:n]
-        t = np.arange(n) * HOP / SAMPLE_RATE + reader.first[k] / SAMPLE_RATE
-        loud = level > np.log(0.01)
-        for s in np.flatnonzero(valid[k]):
-            inside = (t >= b0[k, s]) & (t < b1[k, s])
-            if not inside.any():
+        rows = np.flatnonzero(valid[k])
+        lo = np.searchsorted(t, b0[k, rows], side="left")
+        hi = np.searchsorted(t, b1[k, rows], side="left")
+        for s, a, b in zip(rows, lo, hi, strict=True):
+            if a >= b:
                 continue
-            voiced = inside & loud
-            pitch = f0[voiced] if voiced.any() else f0[inside]
-            out[k, s] = (level[inside].mean(), level[inside].std(), pitch.mean(), pitch.std(), voiced.mean())
+            loud, pitch = level[a:b] > np.log(0.01), f0[a:b]
+            voiced = pitch[loud] if loud.any() else pitch
+            out[k, s] = (level[a:b].mean(), level[a:b].std(), voiced.mean(), voiced.std(), loud.mean())
     return out
+
+
+def wav_tracks(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(frame centre times in s, log-RMS, log-pitch, samples) of a whole WAV at a 10 ms hop."""
+    x = soundfile.read(str(path), dtype="float32")[0]
+    if x.size < 2 * HOP:
+        return np.zeros(0), np.zeros(0), np.zeros(0), int(x.size)
+    level = np.log(librosa.feature.rms(y=x, frame_length=2 * HOP, hop_length=HOP)[0] + 1e-5)
+    f0 = np.log(librosa.yin(x, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP))
+    n = min(level.size, f0.size)
+    return np.arange(n) * HOP / SAMPLE_RATE, level[:n], f0[:n], int(x.size)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, penalty: float

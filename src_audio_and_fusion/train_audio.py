@@ -156,10 +156,12 @@ def run_train(cfg: StageConfig, resume_run: Run | None = None) -> dict[str, Any]
 
 def finish_report(cfg: StageConfig, run: Run, summary: dict[str, Any], model: AudioModel, task: AudioTask,
                   train: WindowReader, rows: np.ndarray) -> dict[str, Any]:
-    """Score the best model again, add the loudness/pitch ridge, and rewrite the report."""
+    """Add the best epoch's scores and the loudness/pitch ridge, and rewrite the report."""
     assert task.val is not None and task.val_labels is not None
     model.eval()
-    score = va_score(task.predict_frames(model), task.val_labels)
+    score = summary["best_metrics"]  # validated with the weights the model holds now
+    if not {"score", "ccc_valence", "ccc_arousal"} <= score.keys():  # no epoch scored: score what there is
+        score = va_score(task.predict_frames(model), task.val_labels)
     result = {**summary, "val_score": score["score"], "val_ccc_valence": score["ccc_valence"],
               "val_ccc_arousal": score["ccc_arousal"], "train_windows": int(rows.size)}
     if cfg.train_audio.ridge_baseline:

@@ -52,21 +52,28 @@ def _last_line(text: str) -> str:
 
 
 def decode_to_wav(video: Path, out: Path) -> tuple[str, str]:
-    """Write `out` (16 kHz mono PCM) from the audio track of `video`; returns (status, message)."""
-    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video)], capture_output=True,
-                           text=True, errors="replace", check=False)
-    if not _VIDEO_STREAM.search(probe.stderr) and not _AUDIO_STREAM.search(probe.stderr):
-        return FAILED, f"ffmpeg cannot read it ({_last_line(probe.stderr)})"
-    if not _AUDIO_STREAM.search(probe.stderr):
-        return NO_AUDIO, "the file has no audio track"
-    with atomic_path(out) as tmp:
-        result = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video), "-vn",
-             "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "wav",
-             str(tmp)],
-            capture_output=True, text=True, errors="replace", check=False)
-        if result.returncode != 0:
-            raise _Failed(f"ffmpeg failed to decode its audio ({_last_line(result.stderr)})")
+    """Write `out` (16 kHz mono PCM) from the audio track of `video`; returns (status, message).
+
+    Only a file that fails to decode is probed for its streams, to tell a missing audio track from an
+    unreadable file: the usual case runs one ffmpeg, not two.
+    """
+    try:
+        with atomic_path(out) as tmp:
+            result = subprocess.run(
+                [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video),
+                 "-vn", "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+                 "-f", "wav", str(tmp)],
+                capture_output=True, text=True, errors="replace", check=False)
+            if result.returncode != 0:
+                raise _Failed(f"ffmpeg failed to decode its audio ({_last_line(result.stderr)})")
+    except _Failed:
+        probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video)],
+                               capture_output=True, text=True, errors="replace", check=False)
+        if not _VIDEO_STREAM.search(probe.stderr) and not _AUDIO_STREAM.search(probe.stderr):
+            return FAILED, f"ffmpeg cannot read it ({_last_line(probe.stderr)})"
+        if not _AUDIO_STREAM.search(probe.stderr):
+            return NO_AUDIO, "the file has no audio track"
+        raise
     return OK, ""
 
 

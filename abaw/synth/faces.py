@@ -45,6 +45,8 @@ _BLUSH = (0.6, 0.6, 0.15)  # a flush darkens blue and green much more than red
 _MOUTH_INSIDE = (45, 25, 50)
 _TEETH = (225, 235, 240)
 _EYE_WHITE = (235, 240, 240)
+_MOUTH_XS = np.linspace(-1, 1, 9)  # where the lips are sampled across the mouth, in half-widths
+_MOUTH_BULGE = 1 - _MOUTH_XS**2
 
 Colour = tuple[float, float, float]
 
@@ -169,15 +171,23 @@ class _Pen:
         self.img, self.radius, self.angle = img, radius, float(np.rad2deg(roll))
         self.matrix = radius * np.array([[c, s], [-s, c]])  # row vectors: point @ matrix
         self.centre = centre
+        # The same transform on plain floats for single points: numpy costs more than the arithmetic there.
+        (self._a, self._b), (self._c, self._d) = self.matrix.tolist()
+        self._x0, self._y0 = (float(v) for v in centre)
 
     def points(self, xy) -> np.ndarray:
         return np.rint((np.asarray(xy, np.float64) @ self.matrix + self.centre) * _SUBPIXEL).astype(np.int32)
 
+    def point(self, x: float, y: float) -> tuple[int, int]:
+        """`points` of one point; `round` rounds half to even like `np.rint`."""
+        return (round((x * self._a + y * self._c + self._x0) * _SUBPIXEL),
+                round((x * self._b + y * self._d + self._y0) * _SUBPIXEL))
+
     def ellipse(self, x: float, y: float, ax: float, ay: float, colour: Colour, thickness: int = -1,
                 start: float = 0, stop: float = 360) -> None:
-        cx, cy = self.points([x, y])
+        cx, cy = self.point(float(x), float(y))
         axes = (max(int(ax * self.radius * _SUBPIXEL), 1), max(int(ay * self.radius * _SUBPIXEL), 1))
-        cv2.ellipse(self.img, (int(cx), int(cy)), axes, self.angle, start, stop, colour, thickness,
+        cv2.ellipse(self.img, (cx, cy), axes, self.angle, start, stop, colour, thickness,
                     cv2.LINE_AA, _SHIFT)
 
     def polygon(self, xy, colour: Colour) -> None:
@@ -265,8 +275,7 @@ class FaceRenderer:
 
     def _mouth(self, pen: _Pen, i: int) -> None:
         st, p = self.style, self.p
-        xs = np.linspace(-1, 1, 9)
-        bulge = 1 - xs**2
+        xs, bulge = _MOUTH_XS, _MOUTH_BULGE
         x = xs * st.mouth_width * (1 + 0.2 * p["curve"][i]) + 0.22 * p["yaw"][i]
         base = 0.5 * st.aspect - 0.28 * p["curve"][i] * xs**2  # corners rise with a smile
         gap = 0.25 * p["mouth"][i] * bulge

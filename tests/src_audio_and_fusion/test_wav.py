@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 import soundfile
 
 from abaw.errors import AbawError
-from src_audio_and_fusion.wav import FAILED, OK, check_wav, decode_to_wav, read_samples
+from src_audio_and_fusion.wav import FAILED, NO_AUDIO, OK, check_wav, decode_to_wav, ffmpeg_exe, read_samples
 
 
 def test_a_corrupt_video_is_reported_not_raised(tmp_path) -> None:
@@ -14,6 +16,14 @@ def test_a_corrupt_video_is_reported_not_raised(tmp_path) -> None:
     status, message = decode_to_wav(video, tmp_path / "broken.wav")
     assert status == FAILED and "ffmpeg" in message
     assert not (tmp_path / "broken.wav").exists()
+
+
+def test_a_video_without_audio_is_reported_as_such(tmp_path) -> None:
+    video = tmp_path / "silent.avi"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i",
+                    "color=size=32x32:duration=0.2", "-c:v", "mpeg4", str(video)], check=True)
+    assert decode_to_wav(video, tmp_path / "silent.wav") == (NO_AUDIO, "the file has no audio track")
+    assert not (tmp_path / "silent.wav").exists()
 
 
 def test_decoding_resamples_to_16k_mono(tmp_path) -> None:
