@@ -39,8 +39,7 @@ class WarmupConfig:
     """The demo describer's warm-up: a tiny random model trained on a separate synthetic dataset."""
 
     preset: str = "demo"
-    data_seed: int = 1
-    data: Path | None = None
+    data_seeds: tuple[int, ...] = (1,)
     splits: tuple[str, ...] = ("train", "val")
     held_out: tuple[str, ...] = ()
     start: Path | None = None
@@ -91,6 +90,9 @@ def check(cfg: BehaviourConfig, source: str) -> None:
         unknown = sorted(set(splits) - set(SPLITS))
         if unknown:
             raise AbawError(f"{source}: {key} names {unknown}; valid splits are {', '.join(SPLITS)}")
+    if not cfg.warmup.data_seeds or min(cfg.warmup.data_seeds) < 0:
+        raise AbawError(f"{source}: warmup.data_seeds = {list(cfg.warmup.data_seeds)}; give at least one "
+                        "generator seed, none negative")
     if cfg.warmup.epochs < 1 or not cfg.warmup.lr > 0:
         raise AbawError(f"{source}: warmup.epochs must be at least 1 and warmup.lr positive")
     both = sorted(set(cfg.warmup.splits) & set(cfg.warmup.held_out))
@@ -115,11 +117,6 @@ def segments_dir(cfg: BehaviourConfig) -> Path:
 def descriptions_dir(cfg: BehaviourConfig) -> Path:
     """Where `describe` writes: `describe.out`, else `<output_root>/src_behavior_description/descriptions`."""
     return cfg.describe.out or stage_dir(cfg) / "descriptions"
-
-
-def warmup_data_dir(cfg: BehaviourConfig) -> Path:
-    """The separate synthetic dataset of the warm-up: `warmup.data`, else under the stage folder."""
-    return cfg.warmup.data or stage_dir(cfg) / "warmup" / f"{cfg.warmup.preset}-seed{cfg.warmup.data_seed}"
 
 
 def warmup_start_dir(cfg: BehaviourConfig) -> Path:

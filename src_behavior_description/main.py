@@ -100,7 +100,7 @@ def cmd_warmup(args: argparse.Namespace) -> dict:
         held = f"; held-out loss {', '.join(f'{loss:.3f}' for loss in result['held_out_loss'])} " \
                f"({result['held_out']} clips, the best epoch kept)"
     print(f"warm-up on {result['clips']} clips of {result['data']}: {result['seconds']:.0f} s "
-          f"(dataset {result['generation_seconds']:.0f} s, sampling {result['sampling_seconds']:.0f} s, "
+          f"(drawing the clips {result['sampling_seconds']:.0f} s, "
           f"training {result['training_seconds']:.0f} s); loss per epoch {losses}{held}")
     print(f"warmed describer: {result['model']} (describer.path)")
     return result

@@ -49,14 +49,8 @@ def ffmpeg_exe() -> str:
 
 def render_recording(job: Job) -> dict:
     """Write the video file, crops and mouth tables of one recording; returns per-video counts."""
-    rec, root, seed = job.recording, job.root, job.seed
-    left = (rec.width - PANEL * rec.persons) / 2
-    renderers = []
-    for k, track in enumerate(job.tracks):
-        style = faces.face_style(rng(seed, rec.stem, "face", str(k)))
-        params = faces.expression(track, style, rec.fps, rng(seed, rec.stem, "expression", str(k)))
-        renderers.append(faces.FaceRenderer(style, params, track.face, left + k * PANEL))
-    scene = faces.scene(rng(seed, rec.stem, "scene"), rec.width, rec.height, rec.frames, rec.fps)
+    rec, root = job.recording, job.root
+    renderers, scene = painters(job)
     crop_dirs = [root / "cropped_aligned" / name for name in rec.videos]
     for folder in crop_dirs:
         folder.mkdir(parents=True, exist_ok=True)
@@ -88,6 +82,37 @@ def render_recording(job: Job) -> dict:
     return counts
 
 
+def painters(job: Job) -> tuple[list[faces.FaceRenderer], faces.Scene]:
+    """What draws the recording's frames: one face renderer per person and the scene."""
+    rec, seed = job.recording, job.seed
+    left = (rec.width - PANEL * rec.persons) / 2
+    renderers = []
+    for k, track in enumerate(job.tracks):
+        style = faces.face_style(rng(seed, rec.stem, "face", str(k)))
+        params = faces.expression(track, style, rec.fps, rng(seed, rec.stem, "expression", str(k)))
+        renderers.append(faces.FaceRenderer(style, params, track.face, left + k * PANEL))
+    return renderers, faces.scene(rng(seed, rec.stem, "scene"), rec.width, rec.height, rec.frames, rec.fps)
+
+
+def paint(frame: np.ndarray, i: int, renderers: list[faces.FaceRenderer], scene: faces.Scene) -> None:
+    """Frame i of the recording into `frame` (BGR uint8 [H, W, 3]), in place: the picture the encoder gets."""
+    np.copyto(frame, scene.background)
+    for renderer in renderers:
+        renderer.draw(frame, i)
+    scene.finish(frame, i)
+
+
+def render_frames(job: Job, rows: np.ndarray) -> np.ndarray:
+    """BGR uint8 [len(rows), H, W, 3]: frames `rows` (0-based) of the recording as they go to the encoder,
+    drawn in memory without writing any file; each frame depends on its row alone."""
+    rec = job.recording
+    renderers, scene = painters(job)
+    frames = np.empty((len(rows), rec.height, rec.width, 3), np.uint8)
+    for frame, i in zip(frames, rows, strict=True):
+        paint(frame, int(i), renderers, scene)
+    return frames
+
+
 def _encode_command(rec: Recording, wav: Path, out: Path) -> list[str]:
     """ffmpeg reading raw YUV 4:2:0 frames on stdin and the WAV, writing the container; single-threaded
     encoders keep the output deterministic, a keyframe every 2 s keeps seeking cheap."""
@@ -102,10 +127,7 @@ def _stream_frames(encoder: subprocess.Popen, rec: Recording, renderers: list[fa
     """Render every frame, pipe it to the encoder and save the crops of the visible faces."""
     frame = np.empty((rec.height, rec.width, 3), np.uint8)
     for i in range(rec.frames):
-        np.copyto(frame, scene.background)
-        for renderer in renderers:
-            renderer.draw(frame, i)
-        scene.finish(frame, i)
+        paint(frame, i, renderers, scene)
         encoder.stdin.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).data)
         for renderer, folder in zip(renderers, crop_dirs, strict=True):
             if renderer.face[i]:
