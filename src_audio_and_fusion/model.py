@@ -138,31 +138,6 @@ def frame_chunks(n_frames: int, steps: int, step_seconds: float) -> torch.Tensor
     return torch.clamp((centre / step_seconds).floor().long(), max=steps - 1)
 
 
-class FramedConv1d(nn.Conv1d):
-    """WavLM's first convolution (one input channel, no padding) as a matrix product over strided frames of
-    the samples: the same weights and outputs, and on CPU a weight gradient far cheaper than the
-    convolution's. No gradient reaches the samples, which nothing here asks for."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        frames = x.detach()[:, 0].unfold(1, self.kernel_size[0], self.stride[0])  # [B, T, K]
-        out = frames @ self.weight[:, 0].T
-        if self.bias is not None:
-            out = out + self.bias
-        return out.transpose(1, 2)  # [B, C, T], a view: the layer norm after it reads it channel-last
-
-
-def frame_first_conv(backbone: nn.Module) -> None:
-    """Swap the feature extractor's first convolution for a `FramedConv1d` holding the same parameters."""
-    layer = backbone.feature_extractor.conv_layers[0]
-    conv = layer.conv
-    if conv.in_channels != 1 or conv.groups != 1 or conv.padding != (0,) or conv.dilation != (1,):
-        return
-    framed = FramedConv1d(1, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                          bias=conv.bias is not None)
-    framed.weight, framed.bias = conv.weight, conv.bias
-    layer.conv = framed
-
-
 class ChunkStatsPool(nn.Module):
     """Attention-weighted mean and standard deviation of the frames of each chunk: [B,T,H] -> [B,S,2H]."""
 
@@ -191,7 +166,6 @@ class AudioModel(nn.Module):
     def __init__(self, backbone: nn.Module, arch: Architecture) -> None:
         super().__init__()
         self.arch = arch
-        frame_first_conv(backbone)
         self.backbone = backbone
         hidden = backbone.config.hidden_size
         self.pool = ChunkStatsPool(hidden, arch.pool_hidden, arch.steps)

@@ -11,7 +11,6 @@ from abaw.errors import AbawError
 from src_audio_and_fusion.model import (
     Architecture,
     AudioModel,
-    FramedConv1d,
     frame_chunks,
     frame_mask,
     load_backbone,
@@ -50,29 +49,6 @@ def test_a_short_window_ignores_its_padding(tiny_wavlm, normalise: str) -> None:
     torch.testing.assert_close(padded[:, used], alone[:, used], rtol=0, atol=1e-5)
     torch.testing.assert_close(batched[1:, used], alone[:, used], rtol=0, atol=1e-5)
     torch.testing.assert_close(emb_batched[1:, used], emb_alone[:, used], rtol=0, atol=1e-5)
-
-
-def test_the_framed_first_convolution_computes_the_convolution_and_its_gradients() -> None:
-    torch.manual_seed(0)
-    conv = torch.nn.Conv1d(1, 8, 10, stride=5)
-    framed = FramedConv1d(1, 8, 10, stride=5)
-    framed.weight, framed.bias = conv.weight, conv.bias
-    x = torch.randn(3, 1, 1003)
-    target = torch.randn(3, 8, 199)
-    grads = []
-    for module in (conv, framed):
-        out = module(x)
-        assert out.shape == (3, 8, 199)
-        weight, bias = torch.autograd.grad((out * target).sum(), [module.weight, module.bias])
-        grads.append((out, weight, bias))
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-
-
-def test_the_model_frames_the_first_convolution_and_keeps_its_weight_names(tiny_wavlm) -> None:
-    model = make_model(tiny_wavlm, "global")
-    assert isinstance(model.backbone.feature_extractor.conv_layers[0].conv, FramedConv1d)
-    assert "backbone.feature_extractor.conv_layers.0.conv.weight" in model.state_dict()
 
 
 def test_frames_map_to_seconds_and_the_mask_drops_padded_frames() -> None:
