@@ -18,11 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Every stage in order, then the blend and the final report (data/demo/outputs/report.html); a second
-# run skips the stages whose configs and inputs are unchanged.
+# Every stage, two steps at a time (one per core) where they do not read each other's outputs, then the
+# blend and the final report (data/demo/outputs/report.html); a second run skips the up-to-date stages.
 demo: $(STAMP)
 	$(PY) -m abaw synth --preset demo --out $(DEMO_DIR)
-	$(PY) -m abaw pipeline --config configs/pipeline_demo.toml
+	$(PY) -m abaw pipeline --config configs/pipeline_demo.toml --jobs 2
 
 # Two workers, one torch thread each: the suite's subprocesses and tiny models use 2 cores better this
 # way than one worker with two threads.

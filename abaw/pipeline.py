@@ -14,16 +14,20 @@ with a fingerprint of the outputs it hands on (an export folder, a training run'
 reruns when its config, its command or anything it reads changed, or its own outputs changed or vanished.
 Face crops and videos are not fingerprinted (there may be millions): the stages' manifests redo the
 videos that changed when a step runs; force it with `--from face`.
+
+Steps run in order, one at a time, or with `--jobs N` up to N at once: a step starts once every step it
+reads has finished, so the face, behaviour and audio chains overlap. Then each step's output goes to
+`<output_root>/pipeline/logs/<step>.log` instead of the console.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -31,8 +35,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from abaw.atomic import write_text
 from abaw.config import DataConfig, load_config, read_toml
@@ -362,20 +367,43 @@ def command_of(step: Step, state: dict[str, dict[str, Any]]) -> list[str]:
     return argv
 
 
-def run_command_streaming(argv: Sequence[str]) -> tuple[int, dict[str, Any] | None, list[str]]:
-    """Run one step with `--json`, passing its output through; (exit code, its JSON result, last stderr
-    lines). The JSON line (its stdout's last) is kept back from the console."""
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a finished step left: its exit code, its `--json` result, its last stderr lines and the CPU
+    seconds of its processes (wall time alone misleads on a shared machine)."""
+
+    code: int
+    result: dict[str, Any] | None
+    tail: list[str]
+    cpu: float
+
+
+def run_command(argv: Sequence[str], log: Path | None = None) -> Outcome:
+    """Run one step with `--json`: its output goes to the console, or to `log` when given. The JSON line
+    (its stdout's last) is kept back."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+    with open(log, "w", encoding="utf-8") if log is not None else contextlib.nullcontext() as sink:
+        return stream_command(argv, env, sink)
+
+
+def stream_command(argv: Sequence[str], env: dict[str, str], sink: TextIO | None) -> Outcome:
+    """`run_command` with its environment and an open log file (None: the console)."""
     proc = subprocess.Popen([*argv, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, bufsize=1)
     tail: deque[str] = deque(maxlen=20)
+    out, err = (sink, sink) if sink is not None else (sys.stdout, sys.stderr)
+    lock = threading.Lock()
+
+    def write(stream: TextIO, line: str) -> None:
+        with lock:
+            stream.write(line)
+            stream.flush()
 
     def forward_stderr() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
-            sys.stderr.write(line)
-            sys.stderr.flush()
+            write(err, line)
             tail.append(line.rstrip("\n"))
 
     reader = threading.Thread(target=forward_stderr, daemon=True)
@@ -384,71 +412,106 @@ def run_command_streaming(argv: Sequence[str]) -> tuple[int, dict[str, Any] | No
     last = None
     for line in proc.stdout:
         if last is not None:
-            sys.stdout.write(last)
-            sys.stdout.flush()
+            write(out, last)
         last = line
-    code = proc.wait()
+    # wait4 gives this child's own CPU time (its reaped workers included), also when others run beside it.
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     reader.join()
     result = None
     if last is not None:
         try:
             result = json.loads(last)
         except json.JSONDecodeError:
-            sys.stdout.write(last)
-    return code, result if isinstance(result, dict) else None, list(tail)
+            write(out, last)
+    return Outcome(proc.returncode, result if isinstance(result, dict) else None, list(tail),
+                   usage.ru_utime + usage.ru_stime)
 
 
-def children_cpu() -> float:
-    """CPU seconds (user + system) of the finished child processes so far; wall time alone misleads on a
-    shared machine."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+Runner = Callable[[Sequence[str], Path | None], Outcome]
 
 
-Runner = Callable[[Sequence[str]], tuple[int, dict[str, Any] | None, list[str]]]
+def log_path(data: DataConfig, step: Step) -> Path:
+    return data.output_root / "pipeline" / "logs" / f"{step.name.replace(':', '_')}.log"
 
 
 def execute(steps: Sequence[Step], data: DataConfig, selected: set[str], forced: set[str],
-            runner: Runner = run_command_streaming) -> dict[str, dict[str, Any]]:
-    """Run the plan step by step, recording each success in the state file; returns the state, with
-    `ran` (True/False) set on the steps looked at this time."""
+            runner: Runner = run_command, jobs: int = 1) -> dict[str, dict[str, Any]]:
+    """Run the plan, up to `jobs` steps at once, each once every step it reads has finished; record each
+    success in the state file as it finishes. Returns the state, with `ran` (True/False) set on the
+    steps looked at this time. A failure starts nothing more, lets the running steps finish, then
+    raises."""
     path = state_path(data)
     state = read_state(path)
     stamp = data_stamp(data)
-    for step in steps:
-        if step.stage not in selected:
-            continue
-        reason = reason_to_run(step, state, stamp, set(), step.stage in forced)
-        if reason is None:
-            print(f"[pipeline] {step.name}: up to date, skipped", flush=True)
-            state[step.name]["ran"] = False
-            continue
-        argv = command_of(step, state)
-        print(f"[pipeline] {step.name}: runs ({reason})\n[pipeline]   {shlex.join(argv)}", flush=True)
-        start, used = time.monotonic(), children_cpu()
-        code, result, tail = runner(argv)
-        seconds, cpu = time.monotonic() - start, children_cpu() - used
-        if code != 0:
-            errors = [line for line in tail if line.startswith("error:")]
-            said = f": {errors[-1].removeprefix('error: ')}" if errors else ""
-            raise AbawError(f"{step.name} failed (exit {code}){said}\nrerun just this step with:\n"
-                            f"  {shlex.join(argv)}")
-        entry: dict[str, Any] = {"config": step.config_hash, "inputs": current_inputs(step, state, stamp),
-                                 "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-                                 "command": shlex.join(argv),
-                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "result": result or {}}
-        if step.trains:
-            if not result or "run_dir" not in result:
-                raise AbawError(f"{step.name} printed no run directory in its --json result; rerun it with:\n"
-                                f"  {shlex.join(argv)}")
-            entry["run_dir"] = str(result["run_dir"])
-        entry["outputs"] = outputs_fingerprint(step, entry)
-        entry["stamp"] = stamp_of(step_key(step, entry["inputs"]), entry["outputs"])
-        state[step.name] = {**entry, "ran": True}
-        write_text(path, json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "ran"}
-                                     for k, v in state.items()}, indent=1, default=str) + "\n")
-        print(f"[pipeline] {step.name}: done in {seconds:.1f} s ({cpu:.1f} s of CPU)", flush=True)
+    todo = [step for step in steps if step.stage in selected]
+    unfinished = {step.name for step in todo}
+    running: dict[Future, tuple[Step, list[str], Path | None, float]] = {}
+    failure: AbawError | None = None
+    if jobs > 1:
+        (data.output_root / "pipeline" / "logs").mkdir(parents=True, exist_ok=True)
+
+    def next_ready() -> Step | None:
+        return next((s for s in todo if not set(s.reads) & unfinished), None)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while todo or running:
+            while failure is None and len(running) < jobs and (step := next_ready()) is not None:
+                todo.remove(step)
+                reason = reason_to_run(step, state, stamp, set(), step.stage in forced)
+                if reason is None:
+                    print(f"[pipeline] {step.name}: up to date, skipped", flush=True)
+                    state[step.name]["ran"] = False
+                    unfinished.discard(step.name)
+                    continue
+                argv = command_of(step, state)
+                log = log_path(data, step) if jobs > 1 else None
+                print(f"[pipeline] {step.name}: runs ({reason})\n[pipeline]   {shlex.join(argv)}"
+                      + (f"\n[pipeline]   output: {log}" if log else ""), flush=True)
+                running[pool.submit(runner, argv, log)] = (step, argv, log, time.monotonic())
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                step, argv, log, start = running.pop(future)
+                try:
+                    record(step, argv, future.result(), time.monotonic() - start, state, stamp, path)
+                except AbawError as error:
+                    failure = failure or error
+                    if log is not None:
+                        print(f"[pipeline] {step.name}: failed; its output: {log}", flush=True)
+                    continue
+                unfinished.discard(step.name)
+    if failure is not None:
+        raise failure
     return state
+
+
+def record(step: Step, argv: list[str], outcome: Outcome, seconds: float, state: dict[str, dict[str, Any]],
+           stamp: str, path: Path) -> None:
+    """Check a finished step and write its entry to the state file (AbawError with the command to rerun
+    it when it failed)."""
+    if outcome.code != 0:
+        errors = [line for line in outcome.tail if line.startswith("error:")]
+        said = f": {errors[-1].removeprefix('error: ')}" if errors else ""
+        raise AbawError(f"{step.name} failed (exit {outcome.code}){said}\nrerun just this step with:\n"
+                        f"  {shlex.join(argv)}")
+    result = outcome.result
+    entry: dict[str, Any] = {"config": step.config_hash, "inputs": current_inputs(step, state, stamp),
+                             "seconds": round(seconds, 1), "cpu_seconds": round(outcome.cpu, 1),
+                             "command": shlex.join(argv),
+                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "result": result or {}}
+    if step.trains:
+        if not result or "run_dir" not in result:
+            raise AbawError(f"{step.name} printed no run directory in its --json result; rerun it with:\n"
+                            f"  {shlex.join(argv)}")
+        entry["run_dir"] = str(result["run_dir"])
+    entry["outputs"] = outputs_fingerprint(step, entry)
+    entry["stamp"] = stamp_of(step_key(step, entry["inputs"]), entry["outputs"])
+    state[step.name] = {**entry, "ran": True}
+    write_text(path, json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "ran"}
+                                 for k, v in state.items()}, indent=1, default=str) + "\n")
+    print(f"[pipeline] {step.name}: done in {seconds:.1f} s ({outcome.cpu:.1f} s of CPU)", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
@@ -502,8 +565,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         decisions = plan(steps, state, data_stamp(cfg.data), selected, forced)
         print_plan(decisions, state)
         return {"plan": [{"step": d.step.name, "run": d.run, "reason": d.reason} for d in decisions]}
+    if args.jobs < 1:
+        raise AbawError(f"--jobs {args.jobs}: give 1 or more")
+    if args.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # Steps side by side share the cores: torch threads beyond a step's share only wait and spin.
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.jobs))
     start = time.monotonic()
-    state = execute(steps, cfg.data, selected, forced)
+    state = execute(steps, cfg.data, selected, forced, jobs=args.jobs)
     report = write_final_report(cfg.data, state, [s.name for s in steps], cfg.blend.sources,
                                 {s: export_tables(cfg.data, s) for s in EXPORTED}, blend_dir(cfg.data))
     print_summary(report)
@@ -524,3 +592,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="start", metavar="STAGE",
                         help="run this stage and every later one, even when up to date")
     parser.add_argument("--dry-run", action="store_true", help="print what would run and why; run nothing")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run up to N steps at once, each as soon as the steps it reads are done; their "
+                        "output goes to <output_root>/pipeline/logs/ (default 1: in order, on the console)")

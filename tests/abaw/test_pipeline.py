@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from abaw.errors import AbawError
 from abaw.pipeline import (
     STAGES,
+    Outcome,
     build_steps,
     data_stamp,
     execute,
@@ -43,23 +46,25 @@ class FakeRunner:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
 
-    def __call__(self, argv: Sequence[str]) -> tuple[int, dict | None, list[str]]:
-        self.calls.append(list(argv))
-        n = len(self.calls)
+    def __call__(self, argv: Sequence[str], log: Path | None = None) -> Outcome:
+        with self.lock:
+            self.calls.append(list(argv))
+            n = len(self.calls)
         command = argv[3] if argv[1] == "-m" else argv[2]
         if "--out" in argv:
             out = Path(argv[argv.index("--out") + 1])
             out.mkdir(parents=True, exist_ok=True)
             (out / "val.npz").write_text("x" * n)  # each run writes other content
-            return 0, {"out": str(out)}, []
+            return Outcome(0, {"out": str(out)}, [], 0.0)
         if command.startswith("train"):
             run_dir = self.root / f"run{n}"
             (run_dir / "checkpoints").mkdir(parents=True)
             (run_dir / "checkpoints" / "best.pt").write_text("w")
             (run_dir / "report.md").write_text("r")
-            return 0, {"run_dir": str(run_dir)}, []
-        return 0, {}, []
+            return Outcome(0, {"run_dir": str(run_dir)}, [], 0.0)
+        return Outcome(0, {}, [], 0.0)
 
 
 @pytest.fixture
@@ -134,16 +139,59 @@ def test_a_failing_step_stops_with_the_command_to_rerun_it(setup) -> None:
     cfg = load_pipeline(config)
     steps = build_steps(cfg, config)
 
-    def failing(argv: Sequence[str]):
+    def failing(argv: Sequence[str], log: Path | None = None) -> Outcome:
         if argv[2] == "train":
-            return 1, None, ["some output", "error: train.epochs = 0; it must be at least 1"]
-        return runner(argv)
+            return Outcome(1, None, ["some output", "error: train.epochs = 0; it must be at least 1"], 0.0)
+        return runner(argv, log)
 
     with pytest.raises(AbawError) as caught:
         execute(steps, cfg.data, set(STAGES), set(), failing)
     message = str(caught.value)
     assert message.startswith("face:train failed (exit 1): train.epochs = 0; it must be at least 1")
     assert "rerun just this step with:\n  " in message and "main.py train --config" in message
+    assert list(read_state(state_path(cfg.data))) == ["face:extract"]
+
+
+def test_jobs_overlap_independent_steps_and_never_start_before_what_they_read(setup) -> None:
+    config, runner = setup
+    cfg = load_pipeline(config)
+    steps = build_steps(cfg, config)
+    times: dict[str, tuple[float, float]] = {}
+    names = {tuple(s.argv): s.name for s in steps}
+
+    def timed(argv: Sequence[str], log: Path | None = None) -> Outcome:
+        start = time.monotonic()
+        time.sleep(0.05)
+        outcome = runner(argv, log)
+        name = names[tuple(argv[:len(argv) - 2] if "--checkpoint" in argv else argv)]
+        times[name] = (start, time.monotonic())
+        assert log == cfg.data.output_root / "pipeline" / "logs" / f"{name.replace(':', '_')}.log"
+        return outcome
+
+    state = execute(steps, cfg.data, set(STAGES), set(), timed, jobs=3)
+    assert set(times) == set(ALL) and all(state[name]["ran"] for name in ALL)
+    for step in steps:
+        for read in set(step.reads) - {"data"}:
+            assert times[read][1] <= times[step.name][0], (read, step.name)
+    a, b = times["face:extract"], times["behaviour_description:segments"]
+    assert a[0] < b[1] and b[0] < a[1]  # the first steps of two chains ran side by side
+    assert max(sum(s <= t < e for s, e in times.values()) for t, _ in times.values()) <= 3
+    assert run_all(config, runner) == []  # the parallel run left the same state as a sequential one
+
+
+def test_a_failure_beside_a_running_step_lets_it_finish(setup) -> None:
+    config, runner = setup
+    cfg = load_pipeline(config)
+    steps = build_steps(cfg, config)
+
+    def failing(argv: Sequence[str], log: Path | None = None) -> Outcome:
+        if argv[2] == "segments":
+            return Outcome(1, None, ["error: no annotation files"], 0.0)
+        time.sleep(0.1)  # face:extract is still running when segments fails
+        return runner(argv, log)
+
+    with pytest.raises(AbawError, match="behaviour_description:segments failed"):
+        execute(steps, cfg.data, set(STAGES), set(), failing, jobs=2)
     assert list(read_state(state_path(cfg.data))) == ["face:extract"]
 
 
@@ -162,14 +210,16 @@ def test_tiny_pipeline_end_to_end(tiny_dataset: Path, tmp_path: Path) -> None:
     """Every stage for real on the tiny preset, a validated blended submission and the report; then a
     second run skips every stage."""
     config = write_pipeline(tmp_path, tiny_dataset)
-    command = [sys.executable, "-m", "abaw", "pipeline", "--config", str(config), "--json"]
+    command = [sys.executable, "-m", "abaw", "pipeline", "--config", str(config), "--jobs", "2", "--json"]
     # One thread per stage: the tiny models gain nothing from two, and spinning threads cost CPU when the
     # suite shares its cores.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
-    assert result["ran"] == ALL
+    assert sorted(result["ran"]) == sorted(ALL)
+    logs = config.parent / "out" / "pipeline" / "logs"
+    assert sorted(p.stem for p in logs.glob("*.log")) == sorted(name.replace(":", "_") for name in ALL)
     assert result["submission_valid"] and Path(result["submission"]).is_file()
     report = Path(result["report"]).read_text()
     for name in ("training mean", "face", "behaviour", "audio", "raav", "dcmmoe", "blend"):
