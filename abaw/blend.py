@@ -477,17 +477,22 @@ def fit_and_eval_parts(fit_index: SplitIndex, eval_index: SplitIndex,
             f"fit on {options.fit}, scored on {options.eval}")
 
 
+TIE = 1e-4  # fit scores closer than this are one score: far below what separates models on a val half
+
+
 def leaderboard(on_fit: PartData, on_eval: PartData, names: list[str],
                 options: BlendOptions) -> tuple[pd.DataFrame, list[Blend]]:
-    """Every subset fitted on `on_fit` and scored on both parts; the `chosen` row has the best fit score
-    (the first, so the fewest sources, on a tie), so that choosing never looks at the eval frames."""
+    """Every subset fitted on `on_fit` and scored on both parts; the `chosen` row has the best fit score,
+    so that choosing never looks at the eval frames. Scores within `TIE` of the best count as a tie, won
+    by the fewest sources: a subset that only adds a source at a weight near 0 gains a sampling wiggle."""
     rows, blends = [], []
     for subset in progress(all_subsets(len(names)), desc="blend", unit="subset"):
         blend = fit_blend(on_fit, subset, options)
         rows.append(_row(names, blend, on_fit.score(blend), on_eval.score(blend), options.smooth))
         blends.append(blend)
     board = pd.DataFrame(rows)
-    board.insert(2, "chosen", np.arange(len(board)) == int(np.argmax(board["fit_score"].to_numpy())))
+    fit = board["fit_score"].to_numpy()
+    board.insert(2, "chosen", np.arange(len(board)) == int(np.argmax(fit >= fit.max() - TIE)))
     return board, blends
 
 

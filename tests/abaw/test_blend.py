@@ -12,8 +12,10 @@ from abaw.affwild import index_split, read_template
 from abaw.blend import (
     BlendOptions,
     Moments,
+    PartData,
     fit_weights,
     grid_weights,
+    leaderboard,
     parse_sources,
     run_blend,
 )
@@ -58,6 +60,19 @@ def test_two_sources_take_the_best_grid_point_and_more_take_at_least_the_best_sa
     assert found.min() >= 0 and found.sum() == pytest.approx(1.0)
     samples = np.random.default_rng(3).dirichlet(np.ones(4), 5000)
     assert moments.ccc(found)[0] >= moments.ccc(samples).max() - 1e-9
+
+
+def test_a_source_that_only_adds_a_sampling_wiggle_is_left_out():
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(-1, 1, (400, 2))
+    noise, other = rng.normal(0, 0.3, (2, *labels.shape))
+    a = labels + noise
+    twin = labels + 0.999 * noise + 0.045 * other  # nearly the errors of a: averaging gains little
+    part = PartData(np.stack([a, twin]), labels, np.array([0, 400]))
+    board, _ = leaderboard(part, part, ["a", "twin"], BlendOptions())
+    fit = board.set_index("subset")["fit_score"]
+    assert fit["a+twin"] > fit["a"] and fit["a+twin"] - fit["a"] < 1e-4
+    assert board.loc[board["chosen"], "subset"].item() == "a"
 
 
 # ------------------------------------------------------------------------------------------- tiny end to end
