@@ -50,7 +50,7 @@ def print_export(result: dict, splits: tuple[str, ...], out: Path) -> None:
         print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}{score}")
     if "submission" in result:
         print(f"test submission (validated): {result['submission']}")
-    for line in result["smoothing_report"]:
+    for line in result.get("smoothing_report", ()):  # stages that smooth their export say how
         print(line.removeprefix("- "))
 
 

@@ -19,8 +19,17 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from abaw.cli import add_command, run_command  # noqa: E402
-from abaw.errors import AbawError  # noqa: E402
+from abaw.cli import add_command  # noqa: E402
+from abaw.stage_cli import (  # noqa: E402
+    add_model_commands,
+    check_predict_args,
+    config_options,
+    predict_out,
+    print_export,
+    print_prediction,
+    run_dir_of,
+    stage_main,
+)
 from src_behavior_model import config as stage_config  # noqa: E402
 
 SUMMARY_COLUMNS = ("val_ccc_valence", "val_ccc_arousal", "ridge_score", "best_epoch", "run_dir")
@@ -72,43 +81,23 @@ def trained(args: argparse.Namespace):
     return cfg, path, load_trained(cfg, path)
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    """The run directory holding `checkpoints/<file>.pt`, else the checkpoint's folder."""
-    parent = checkpoint.parent
-    return parent.parent if parent.name == "checkpoints" else parent
-
-
 def cmd_export(args: argparse.Namespace) -> dict:
     from src_behavior_model.export import export
 
     cfg, path, model = trained(args)
     out = args.out or cfg.export.out or run_dir_of(path) / "export"
     result = export(cfg, model, path, out)
-    for split in cfg.export.splits:
-        score = f" (official score {result[f'{split}_score']:.4f})" if f"{split}_score" in result else ""
-        print(f"{split}: {result[f'{split}_rows']} frames -> {out / (split + '.npz')}{score}")
-    if "submission" in result:
-        print(f"test submission (validated): {result['submission']}")
+    print_export(result, cfg.export.splits, out)
     return result
 
 
 def cmd_predict(args: argparse.Namespace) -> dict:
     from src_behavior_model.predict import predict
 
-    if (args.template is None) == (args.split is None):
-        raise AbawError("predict: give exactly one of --template FILE (flat submission) or --split NAME")
+    check_predict_args(args)
     cfg, path, model = trained(args)
-    default = run_dir_of(path) / "predict" / ("submission.txt" if args.template else args.split)
-    result = predict(cfg, model, args.out or default, template=args.template, split=args.split)
-    if "submission" in result:
-        print(f"submission (validated): {result['submission']} ({result['frames']} rows)")
-    if "predictions" in result:
-        print(f"per-video predictions: {result['predictions']}")
-    if "score" in result:
-        print(
-            f"{args.split}: score {result['score']:.4f} (valence {result['ccc_valence']:.4f}, "
-            f"arousal {result['ccc_arousal']:.4f})"
-        )
+    result = predict(cfg, model, predict_out(args, path), template=args.template, split=args.split)
+    print_prediction(result, args.split)
     return result
 
 
@@ -139,46 +128,15 @@ def cmd_search(args: argparse.Namespace) -> dict:
     return result
 
 
-def common(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
-    parser.add_argument("--config", type=Path, required=config_required, help="stage config (TOML)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.epochs=2 (repeatable)",
-    )
-
-
-def with_checkpoint(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint", type=Path,
-        help="checkpoint file, run directory or 'best' (default: newest complete run of train.name)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="src_behavior_model/main.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = add_command(sub, "train", "train the clip sequence model on the segments tables", cmd_train)
-    common(p, config_required=False)
-    p.add_argument("--resume", type=Path, help="a run directory to continue from its last.pt")
-    p = add_command(sub, "export", "frames tables, per-video TXT and the test submission", cmd_export)
-    common(p)
-    with_checkpoint(p)
-    p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
-    p = add_command(sub, "predict", "predictions for a template or a labelled split", cmd_predict)
-    common(p)
-    with_checkpoint(p)
-    p.add_argument("--template", type=Path, help="test template: write a flat submission")
-    p.add_argument(
-        "--split", choices=stage_config.SPLITS, help="a split: per-video TXT (+ score if labelled)"
-    )
-    p.add_argument("--out", type=Path, help="submission file or TXT folder (default: under <run>/predict)")
+    add_model_commands(sub, "the clip sequence model on the segments tables", cmd_train, cmd_export,
+                       cmd_predict, stage_config.SPLITS)
     p = add_command(
         sub, "search", "grid or random search over config keys, one training run per trial", cmd_search
     )
-    common(p)
+    config_options(p)
     p.add_argument(
         "--space",
         type=Path,
@@ -195,11 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "train" and args.config is None and args.resume is None:
-        print("error: train needs --config FILE (or --resume RUN_DIR)", file=sys.stderr)
-        return 2
-    return run_command(args.func, args)
+    return stage_main(build_parser(), argv)
 
 
 if __name__ == "__main__":
